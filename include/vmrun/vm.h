@@ -1,0 +1,61 @@
+/* A KVM virtual machine: memory, vCPUs, irqchip, buses and devices, all owned by struct vm. */
+#ifndef VMRUN_VM_H
+#define VMRUN_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+struct bus;
+struct guest_mem;
+
+#define VM_MAX_VCPUS 64
+
+/* Everything the CLI decides; vm_create() turns it into a VM. */
+struct vm_config {
+    uint64_t mem_size;         /* bytes of guest RAM */
+    unsigned ncpus;            /* 1..VM_MAX_VCPUS, capped by KVM_CAP_MAX_VCPUS */
+    const char *kernel_path;   /* NULL: boot builtin_image */
+    const void *builtin_image; /* the built-in guest ELF, used when kernel_path is NULL */
+    size_t builtin_size;
+    const char *initrd_path; /* NULL: none */
+    const char *cmdline;     /* kernel command line; NULL: built-in default */
+    bool hugepages;          /* advise transparent huge pages for RAM */
+    bool console_input;      /* forward stdin to the UART (raw mode on a TTY) */
+};
+
+/* Build a VM from cfg: KVM VM, memory, irqchip, PIT, devices, loaded kernel, vCPUs (paused). */
+int vm_create(const struct vm_config *cfg, struct vm **out);
+/* Start the vCPU threads (idempotent) and let them run. */
+int vm_start(struct vm *vm);
+/* Park every vCPU outside KVM_RUN within a bounded time; -ETIMEDOUT names the laggard. */
+int vm_pause(struct vm *vm);
+/* Let every paused vCPU run again. */
+int vm_resume(struct vm *vm);
+/* Start (if needed) and serve the console until the guest powers off or fails. */
+int vm_run(struct vm *vm, int *exit_code);
+/* Stop vCPU threads and free everything; NULL is allowed. */
+void vm_destroy(struct vm *vm);
+
+/* The KVM VM file descriptor. */
+int vm_fd(const struct vm *vm);
+/* The /dev/kvm file descriptor (system ioctls). */
+int vm_kvm_fd(const struct vm *vm);
+/* Guest RAM. */
+struct guest_mem *vm_mem(struct vm *vm);
+/* The port-I/O bus. */
+struct bus *vm_pio_bus(struct vm *vm);
+/* The MMIO bus. */
+struct bus *vm_mmio_bus(struct vm *vm);
+/* Number of vCPUs. */
+unsigned vm_ncpus(const struct vm *vm);
+
+/* Drive a GSI of the in-kernel irqchip (level 1 asserts, 0 deasserts). */
+int vm_irq_line(struct vm *vm, unsigned gsi, int level);
+/* Ask the main loop to end the VM with the guest's exit code (safe from vCPU threads). */
+void vm_request_exit(struct vm *vm, int code);
+/* Ask the main loop to end the VM because of a VMM-side error err (-errno). */
+void vm_request_fail(struct vm *vm, int err);
+
+#endif

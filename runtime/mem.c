@@ -1,0 +1,244 @@
+/* Guest memory: one PROT_NONE reservation mirroring guest-physical [0, top), RAM mapped over it. */
+#include "vmrun/mem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+
+/* Older libc headers lack these; the values are kernel ABI (linux/prctl.h). */
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#endif
+#ifndef PR_SET_VMA_ANON_NAME
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+#define GM_PAGE_SIZE 4096ULL
+/* KVM maps a guest huge page only when GPA and host VA agree modulo its size. */
+#define GM_HOST_ALIGN (2ULL << 20)
+/* Boot needs at most two; the headroom is for regions added later (e.g. device memory). */
+#define GM_MAX_REGIONS 8
+
+_Static_assert(sizeof(size_t) >= sizeof(uint64_t), "guest sizes must fit in size_t");
+
+struct guest_mem {
+    uint8_t *base; /* host address of guest-physical 0 */
+    uint64_t top;  /* reservation length == highest RAM GPA + 1 */
+    uint64_t ram_size;
+    size_t nregions;
+    struct gm_region regions[GM_MAX_REGIONS]; /* sorted by gpa, non-overlapping */
+};
+
+/*
+ * Reserve len bytes of address space aligned to GM_HOST_ALIGN. Over-reserving and trimming is
+ * the only portable way to get alignment from mmap.
+ */
+static int gm_reserve(uint64_t len, uint8_t **out)
+{
+    uint64_t padded;
+    if (__builtin_add_overflow(len, GM_HOST_ALIGN, &padded))
+        return -EINVAL;
+    void *raw = mmap(NULL, padded, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return -errno;
+    uintptr_t start = (uintptr_t)raw;
+    uintptr_t aligned = (start + GM_HOST_ALIGN - 1) & ~(uintptr_t)(GM_HOST_ALIGN - 1);
+    uintptr_t head = aligned - start;
+    uintptr_t tail = padded - head - len;
+    /* Trimming cannot fail for ranges we just mapped; ignoring errors only leaks address space. */
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((void *)(aligned + len), tail);
+    *out = (uint8_t *)aligned;
+    return 0;
+}
+
+/* Record a region in sorted order; regions must lie inside the reservation and not overlap. */
+static int gm_add_region(struct guest_mem *mem, uint64_t gpa, uint64_t size)
+{
+    uint64_t end;
+    if (size == 0 || gpa % GM_PAGE_SIZE || size % GM_PAGE_SIZE)
+        return -EINVAL;
+    if (__builtin_add_overflow(gpa, size, &end) || end > mem->top)
+        return -EINVAL;
+    if (mem->nregions == GM_MAX_REGIONS)
+        return -ENOSPC;
+
+    size_t i = mem->nregions;
+    while (i > 0 && mem->regions[i - 1].gpa > gpa)
+        i--;
+    if (i > 0 && mem->regions[i - 1].gpa + mem->regions[i - 1].size > gpa)
+        return -EEXIST;
+    if (i < mem->nregions && mem->regions[i].gpa < end)
+        return -EEXIST;
+
+    memmove(&mem->regions[i + 1], &mem->regions[i], (mem->nregions - i) * sizeof(mem->regions[0]));
+    mem->regions[i] = (struct gm_region){.gpa = gpa, .size = size, .host = mem->base + gpa};
+    mem->nregions++;
+    mem->ram_size += size;
+    return 0;
+}
+
+/*
+ * Map one region over its slot in the reservation. fd < 0 gives fresh anonymous RAM; otherwise a
+ * private copy-on-write view of fd at offset, which is what restore will use.
+ */
+static int gm_map_region(const struct gm_region *r, int fd, off_t offset,
+                         const struct gm_options *opts)
+{
+    int flags = MAP_FIXED | MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
+    void *p = mmap(r->host, r->size, PROT_READ | PROT_WRITE, flags, fd, fd < 0 ? 0 : offset);
+    if (p == MAP_FAILED)
+        return -errno;
+    /* The user asked for huge pages explicitly, so a kernel without THP is an error, not a hint. */
+    if (opts->hugepages && madvise(r->host, r->size, MADV_HUGEPAGE) < 0)
+        return -errno;
+    /* Naming is cosmetic (smaps accounting); kernels without CONFIG_ANON_VMA_NAME say EINVAL. */
+    if (fd < 0 && prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)(uintptr_t)r->host,
+                        (unsigned long)r->size, "vmrun-guest-ram") < 0) {
+        if (errno != EINVAL && errno != ENOSYS)
+            return -errno;
+    }
+    return 0;
+}
+
+int gm_create(uint64_t ram_size, const struct gm_options *opts, struct guest_mem **out)
+{
+    static const struct gm_options defaults;
+    int rc;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (ram_size == 0 || ram_size % GM_PAGE_SIZE || ram_size > GM_MAX_RAM)
+        return -EINVAL;
+    if (!opts)
+        opts = &defaults;
+
+    uint64_t low = ram_size < GM_MMIO_HOLE_START ? ram_size : GM_MMIO_HOLE_START;
+    uint64_t high = ram_size - low;
+
+    struct guest_mem *mem = calloc(1, sizeof(*mem));
+    if (!mem)
+        return -ENOMEM;
+    mem->top = high ? GM_MMIO_HOLE_END + high : low;
+    rc = gm_reserve(mem->top, &mem->base);
+    if (rc < 0) {
+        free(mem);
+        return rc;
+    }
+
+    rc = gm_add_region(mem, 0, low);
+    if (rc == 0 && high)
+        rc = gm_add_region(mem, GM_MMIO_HOLE_END, high);
+    for (size_t i = 0; rc == 0 && i < mem->nregions; i++)
+        rc = gm_map_region(&mem->regions[i], -1, 0, opts);
+    if (rc < 0) {
+        /* Regions live inside the reservation, so unmapping it undoes every partial step. */
+        gm_destroy(mem);
+        return rc;
+    }
+    *out = mem;
+    return 0;
+}
+
+void gm_destroy(struct guest_mem *mem)
+{
+    if (!mem)
+        return;
+    if (mem->base)
+        munmap(mem->base, mem->top);
+    free(mem);
+}
+
+uint64_t gm_ram_size(const struct guest_mem *mem)
+{
+    return mem ? mem->ram_size : 0;
+}
+
+size_t gm_region_count(const struct guest_mem *mem)
+{
+    return mem ? mem->nregions : 0;
+}
+
+int gm_region_get(const struct guest_mem *mem, size_t i, struct gm_region *out)
+{
+    if (!mem || !out || i >= mem->nregions)
+        return -EINVAL;
+    *out = mem->regions[i];
+    return 0;
+}
+
+uint64_t gm_top(const struct guest_mem *mem)
+{
+    return mem ? mem->top : 0;
+}
+
+/* The region containing gpa, or NULL; O(log n) since the table is sorted and disjoint. */
+static const struct gm_region *gm_find(const struct guest_mem *mem, uint64_t gpa)
+{
+    size_t lo = 0, hi = mem->nregions;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mem->regions[mid].gpa <= gpa)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    const struct gm_region *r = &mem->regions[lo - 1];
+    return gpa - r->gpa < r->size ? r : NULL;
+}
+
+int gm_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len, void **out)
+{
+    uint64_t end;
+    if (!mem || !out)
+        return -EINVAL;
+    *out = NULL;
+    if (__builtin_add_overflow(gpa, len, &end))
+        return -EFAULT;
+    const struct gm_region *r = gm_find(mem, gpa);
+    if (!r)
+        return -EFAULT;
+    /*
+     * Crossing into a neighbour is refused even when it is adjacent: each region is its own KVM
+     * slot and backing (anonymous, snapshot file, userfaultfd), so callers must split the copy.
+     */
+    if (len > r->size - (gpa - r->gpa))
+        return -EFAULT;
+    *out = (uint8_t *)r->host + (gpa - r->gpa);
+    return 0;
+}
+
+int gm_read(const struct guest_mem *mem, uint64_t gpa, void *dst, size_t dst_size, size_t len)
+{
+    void *src;
+    if (len > dst_size || (len > 0 && !dst))
+        return -EINVAL;
+    int rc = gm_ptr(mem, gpa, len, &src);
+    if (rc < 0)
+        return rc;
+    /* dst may itself point into guest RAM (device-to-guest copies), so ranges can overlap. */
+    if (len > 0)
+        memmove(dst, src, len);
+    return 0;
+}
+
+int gm_write(struct guest_mem *mem, uint64_t gpa, const void *src, size_t src_size, size_t len)
+{
+    void *dst;
+    if (len > src_size || (len > 0 && !src))
+        return -EINVAL;
+    int rc = gm_ptr(mem, gpa, len, &dst);
+    if (rc < 0)
+        return rc;
+    if (len > 0)
+        memmove(dst, src, len);
+    return 0;
+}

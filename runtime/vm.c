@@ -1,0 +1,363 @@
+/* struct vm: creation in dependency order, the main loop, and teardown in reverse. */
+#include "vmrun/vm.h"
+
+#include "vmrun/boot.h"
+#include "vmrun/bus.h"
+#include "vmrun/console.h"
+#include "vmrun/cpuid.h"
+#include "vmrun/guest_abi.h"
+#include "vmrun/log.h"
+#include "vmrun/mem.h"
+#include "vmrun/sysdev.h"
+#include "vmrun/uart.h"
+#include "vmrun/vcpu.h"
+#include "vm_kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define PAUSE_TIMEOUT_MS 2000
+
+struct vm {
+    int kvm_fd, vm_fd;
+    struct guest_mem *mem;
+    struct bus *pio, *mmio;
+    unsigned ncpus;
+    struct vcpu *vcpus[VM_MAX_VCPUS];
+    struct uart *uart;
+    struct sysdev *sysdev;
+    struct console *console;
+    int wake_fd; /* eventfd: vCPU threads wake the main loop */
+    bool started;
+
+    pthread_mutex_t lock; /* guards the three fields below */
+    bool stopping;
+    int exit_code;
+    int fail_err;
+};
+
+int vm_fd(const struct vm *vm)
+{
+    return vm->vm_fd;
+}
+
+int vm_kvm_fd(const struct vm *vm)
+{
+    return vm->kvm_fd;
+}
+
+struct guest_mem *vm_mem(struct vm *vm)
+{
+    return vm->mem;
+}
+
+struct bus *vm_pio_bus(struct vm *vm)
+{
+    return vm->pio;
+}
+
+struct bus *vm_mmio_bus(struct vm *vm)
+{
+    return vm->mmio;
+}
+
+unsigned vm_ncpus(const struct vm *vm)
+{
+    return vm->ncpus;
+}
+
+int vm_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+    struct kvm_irq_level irq = {.irq = gsi, .level = level ? 1 : 0};
+    if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+        return -errno;
+    return 0;
+}
+
+static void wake_main(struct vm *vm)
+{
+    uint64_t one = 1;
+    /* A full counter still wakes the loop, so a failed write loses nothing. */
+    if (write(vm->wake_fd, &one, sizeof(one)) < 0)
+        return;
+}
+
+static void request_stop(struct vm *vm, int code, int err)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (!vm->stopping) {
+        vm->stopping = true;
+        vm->exit_code = code;
+        vm->fail_err = err;
+    }
+    pthread_mutex_unlock(&vm->lock);
+    wake_main(vm);
+}
+
+void vm_request_exit(struct vm *vm, int code)
+{
+    request_stop(vm, code, 0);
+}
+
+void vm_request_fail(struct vm *vm, int err)
+{
+    request_stop(vm, 1, err ? err : -EIO);
+}
+
+static void uart_tx(void *ctx, uint8_t byte)
+{
+    struct vm *vm = ctx;
+    console_write(vm->console, byte);
+}
+
+static void uart_irq(void *ctx, int level)
+{
+    struct vm *vm = ctx;
+    int err = vm_irq_line(vm, ABI_COM1_IRQ, level);
+    if (err)
+        vlog_err(err, "uart: KVM_IRQ_LINE");
+}
+
+static void power_off(void *ctx, int code)
+{
+    vm_request_exit(ctx, code);
+}
+
+static int create_devices(struct vm *vm, const struct vm_config *cfg)
+{
+    int err = console_create(cfg->console_input ? STDIN_FILENO : -1, STDOUT_FILENO,
+                             cfg->console_input, &vm->console);
+    if (err)
+        return err;
+    struct uart_host uh = {.tx = uart_tx, .irq = uart_irq, .ctx = vm};
+    err = uart_create(&uh, NULL, &vm->uart);
+    if (!err)
+        err = bus_register(vm->pio, ABI_COM1_PORT, 8, uart_io, vm->uart);
+    struct sysdev_host sh = {.power_off = power_off, .ctx = vm};
+    if (!err)
+        err = sysdev_create(vm->pio, &sh, &vm->sysdev);
+    if (err)
+        return vlog_err(err, "devices");
+    return 0;
+}
+
+static int create_vcpus(struct vm *vm, const struct boot_entry *entry)
+{
+    struct kvm_cpuid2 *supported = NULL;
+    int err = cpuid_get_supported(vm->kvm_fd, &supported);
+    if (err)
+        return vlog_err(err, "KVM_GET_SUPPORTED_CPUID");
+    for (unsigned i = 0; i < vm->ncpus && !err; i++) {
+        err = vcpu_create(vm, i, supported, &vm->vcpus[i]);
+        if (!err)
+            err = boot_setup_vcpu_platform(vcpu_fd(vm->vcpus[i]));
+    }
+    free(supported);
+    /* Only the boot CPU starts at the kernel entry; the others wait for INIT/SIPI. */
+    if (!err)
+        err = boot_setup_vcpu_regs(vcpu_fd(vm->vcpus[0]), entry);
+    return err;
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out)
+{
+    if (!cfg || cfg->ncpus == 0 || cfg->ncpus > VM_MAX_VCPUS)
+        return vlog_err(-EINVAL, "vcpus: must be 1..%d", VM_MAX_VCPUS);
+    int err = vcpu_install_kick_handler();
+    if (err)
+        return vlog_err(err, "vcpu kick signal");
+    struct vm *vm = calloc(1, sizeof(*vm));
+    if (!vm)
+        return -ENOMEM;
+    vm->kvm_fd = vm->vm_fd = vm->wake_fd = -1;
+    vm->ncpus = cfg->ncpus;
+    pthread_mutex_init(&vm->lock, NULL);
+
+    vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vm->wake_fd < 0) {
+        err = vlog_err(-errno, "eventfd");
+        goto fail;
+    }
+    err = kvm_open_vm(cfg, &vm->kvm_fd, &vm->vm_fd);
+    if (err)
+        goto fail;
+    struct gm_options mo = {.hugepages = cfg->hugepages};
+    err = gm_create(cfg->mem_size, &mo, &vm->mem);
+    if (err) {
+        vlog_err(err, "guest memory (%llu bytes)", (unsigned long long)cfg->mem_size);
+        goto fail;
+    }
+    err = kvm_map_memory(vm->vm_fd, vm->mem);
+    if (err)
+        goto fail;
+    err = bus_create("pio", &vm->pio);
+    if (!err)
+        err = bus_create("mmio", &vm->mmio);
+    if (!err)
+        err = create_devices(vm, cfg);
+    if (err)
+        goto fail;
+
+    struct boot_source src = {
+        .kernel_path = cfg->kernel_path,
+        .image = cfg->builtin_image,
+        .image_size = cfg->builtin_size,
+        .initrd_path = cfg->initrd_path,
+        .cmdline = cfg->cmdline,
+    };
+    struct boot_entry entry;
+    err = boot_prepare(vm->mem, &src, &entry);
+    if (!err)
+        err = create_vcpus(vm, &entry);
+    if (err)
+        goto fail;
+    *out = vm;
+    return 0;
+fail:
+    vm_destroy(vm);
+    return err;
+}
+
+/* Returns the first error but always tries every vCPU. */
+int vm_pause(struct vm *vm)
+{
+    int err = 0;
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        vcpu_request_pause(vm->vcpus[i]);
+    for (unsigned i = 0; i < vm->ncpus; i++) {
+        int e = vcpu_wait_state(vm->vcpus[i], VCPU_PAUSED, PAUSE_TIMEOUT_MS);
+        if (e && !err)
+            err = vlog_err(e, "vcpu %u: pause", i);
+    }
+    return err;
+}
+
+static bool is_stopping(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    bool s = vm->stopping;
+    pthread_mutex_unlock(&vm->lock);
+    return s;
+}
+
+/* Input the UART could not take yet waits here, so piped input is never dropped. */
+struct pending_input {
+    uint8_t buf[256];
+    size_t off, len;
+};
+
+static void feed_uart(struct vm *vm, struct pending_input *in)
+{
+    size_t n = uart_receive(vm->uart, in->buf + in->off, in->len - in->off);
+    in->off += n;
+    if (in->off == in->len)
+        in->off = in->len = 0;
+}
+
+static int main_loop(struct vm *vm)
+{
+    struct pending_input in = {.off = 0, .len = 0};
+    while (!is_stopping(vm)) {
+        struct pollfd pfd[2] = {{.fd = vm->wake_fd, .events = POLLIN}};
+        nfds_t n = 1;
+        int in_fd = console_input_fd(vm->console);
+        if (in_fd >= 0 && in.len == 0) {
+            pfd[1] = (struct pollfd){.fd = in_fd, .events = POLLIN};
+            n = 2;
+        }
+        /* With input pending, poll briefly so the guest can drain its FIFO in between. */
+        int rc = poll(pfd, n, in.len ? 10 : -1);
+        if (rc < 0 && errno != EINTR)
+            return vlog_err(-errno, "poll");
+        if (pfd[0].revents & POLLIN) {
+            uint64_t v;
+            if (read(vm->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                return vlog_err(-errno, "eventfd read");
+        }
+        if (n == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            enum console_event ev;
+            in.len = sizeof(in.buf);
+            int err = console_read(vm->console, in.buf, &in.len, &ev);
+            if (err)
+                return vlog_err(err, "console input");
+            if (ev == CONSOLE_QUIT) {
+                vlog_msg("quit requested from the console (Ctrl-A x)");
+                vm_request_exit(vm, 0);
+            }
+        }
+        if (in.len)
+            feed_uart(vm, &in);
+    }
+    return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+    int err = 0;
+    /* No wait for RUNNING: a vCPU may legitimately park again at once (guest power-off). */
+    for (unsigned i = 0; i < vm->ncpus && !err; i++)
+        err = vcpu_request_run(vm->vcpus[i]);
+    return err;
+}
+
+int vm_start(struct vm *vm)
+{
+    if (vm->started)
+        return 0;
+    int err = 0;
+    for (unsigned i = 0; i < vm->ncpus && !err; i++)
+        err = vcpu_start(vm->vcpus[i]);
+    for (unsigned i = 0; i < vm->ncpus && !err; i++)
+        err = vcpu_wait_state(vm->vcpus[i], VCPU_PAUSED, PAUSE_TIMEOUT_MS);
+    if (!err)
+        err = vm_resume(vm);
+    if (err)
+        return vlog_err(err, "starting vcpus");
+    vm->started = true;
+    return 0;
+}
+
+int vm_run(struct vm *vm, int *exit_code)
+{
+    int err = vm_start(vm);
+    if (err)
+        return err;
+    err = main_loop(vm);
+    int perr = vm_pause(vm);
+    pthread_mutex_lock(&vm->lock);
+    if (!err)
+        err = vm->fail_err;
+    *exit_code = vm->exit_code;
+    pthread_mutex_unlock(&vm->lock);
+    return err ? err : perr;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (!vm)
+        return;
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        vcpu_destroy(vm->vcpus[i]);
+    sysdev_destroy(vm->sysdev);
+    uart_destroy(vm->uart);
+    console_destroy(vm->console);
+    bus_destroy(vm->mmio);
+    bus_destroy(vm->pio);
+    if (vm->vm_fd >= 0)
+        close(vm->vm_fd);
+    gm_destroy(vm->mem);
+    if (vm->kvm_fd >= 0)
+        close(vm->kvm_fd);
+    if (vm->wake_fd >= 0)
+        close(vm->wake_fd);
+    pthread_mutex_destroy(&vm->lock);
+    free(vm);
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# End-to-end: boot the built-in guest with no options. Expect the banner, at least three
+# heartbeat lines whose tick counts increase (the PIT interrupts reach the guest), exit code 0.
+# Usage: bash guest_default.sh /path/to/vmrun     (exit 77 = skipped)
+set -u
+
+VMRUN=${1:?usage: bash guest_default.sh /path/to/vmrun}
+
+if ! [ -c /dev/kvm ] || ! { exec 3<>/dev/kvm; } 2>/dev/null; then
+    echo "SKIP: /dev/kvm not available"
+    exit 77
+fi
+exec 3>&-
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+fail() {
+    echo "FAIL: $*"
+    echo "---- output ----"
+    cat "$out"
+    echo "----------------"
+    exit 1
+}
+
+start=$(date +%s%N)
+timeout 60 "$VMRUN" boot </dev/null >"$out" 2>&1
+rc=$?
+end=$(date +%s%N)
+sed -i 's/\r$//' "$out"
+echo "vmrun boot: exit code $rc, $(((end - start) / 1000000)) ms"
+
+[ "$rc" -eq 0 ] || fail "expected exit code 0, got $rc"
+grep -q '^vmrun guest: up$' "$out" || fail "no 'vmrun guest: up' line"
+
+mapfile -t ticks < <(sed -n 's/^heartbeat [0-9]\+ ticks=\([0-9]\+\)$/\1/p' "$out")
+echo "heartbeat ticks: ${ticks[*]:-none}"
+[ "${#ticks[@]}" -ge 3 ] || fail "expected at least 3 heartbeat lines, got ${#ticks[@]}"
+for ((i = 1; i < ${#ticks[@]}; i++)); do
+    [ "${ticks[i]}" -gt "${ticks[i - 1]}" ] ||
+        fail "tick count did not increase: ${ticks[i - 1]} then ${ticks[i]}"
+done
+
+echo "PASS: banner, ${#ticks[@]} heartbeats with increasing ticks, exit code 0"

@@ -1,0 +1,200 @@
+/* vmrun's command line. Each subcommand has its own getopt_long table; values are validated here
+ * so the rest of the program only sees sane configurations. */
+#include "vmrun/cli.h"
+
+#include "vmrun/log.h"
+#include "vmrun/mem.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MEM (256ULL << 20)
+#define MIN_MEM (16ULL << 20)
+#define PAGE_SIZE_4K 4096ULL
+
+static const char usage_text[] =
+    "usage: vmrun <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  boot      boot a Linux kernel, or the built-in guest when --kernel is absent\n"
+    "\n"
+    "boot options:\n"
+    "  -k, --kernel FILE     vmlinux (ELF64) to boot; default: the built-in guest\n"
+    "  -i, --initrd FILE     initial ramdisk\n"
+    "  -c, --cmdline STR     kernel command line (built-in guest: its options, e.g.\n"
+    "                        \"workload=fill mb=512 seed=1 rounds=2\")\n"
+    "  -m, --mem SIZE        guest RAM, with K/M/G suffix (bare number: MiB); default 256M\n"
+    "  -p, --cpus N          number of vCPUs; default 1\n"
+    "      --hugepages       back guest RAM with transparent huge pages\n"
+    "      --no-console-input  do not forward stdin to the serial console\n"
+    "\n"
+    "  -h, --help            show this help\n"
+    "  -V, --version         show the version\n"
+    "\n"
+    "The serial console is on the terminal; Ctrl-A x quits. vmrun exits with the guest's exit\n"
+    "code when the guest powers off, 1 on a VMM error and 2 on bad usage.\n";
+
+const char *cli_usage(void)
+{
+    return usage_text;
+}
+
+int cli_parse_size(const char *s, unsigned shift_default, uint64_t *out)
+{
+    if (!s || !isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno == ERANGE)
+        return -ERANGE;
+    unsigned shift = shift_default;
+    if (*end) {
+        switch (toupper((unsigned char)*end)) {
+        case 'K':
+            shift = 10;
+            break;
+        case 'M':
+            shift = 20;
+            break;
+        case 'G':
+            shift = 30;
+            break;
+        case 'T':
+            shift = 40;
+            break;
+        default:
+            return -EINVAL;
+        }
+        end++;
+        if (*end == 'i' && end[1] == 'B')
+            end += 2;
+        else if (*end == 'B')
+            end++;
+        if (*end)
+            return -EINVAL;
+    }
+    if (shift >= 64 || v > (UINT64_MAX >> shift))
+        return -ERANGE;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+    if (!s || !isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno == ERANGE || *end)
+        return -EINVAL;
+    if (v < min || v > max)
+        return -ERANGE;
+    *out = (unsigned)v;
+    return 0;
+}
+
+enum { OPT_HUGEPAGES = 256, OPT_NO_CONSOLE_INPUT };
+
+static const struct option boot_options[] = {
+    {"kernel", required_argument, NULL, 'k'},
+    {"initrd", required_argument, NULL, 'i'},
+    {"cmdline", required_argument, NULL, 'c'},
+    {"mem", required_argument, NULL, 'm'},
+    {"cpus", required_argument, NULL, 'p'},
+    {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+    {"no-console-input", no_argument, NULL, OPT_NO_CONSOLE_INPUT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_mem(const char *arg, uint64_t *out)
+{
+    int err = cli_parse_size(arg, 20, out);
+    if (err)
+        return vlog_err(-EINVAL, "--mem %s: not a size (examples: 512M, 1G)", arg);
+    if (*out < MIN_MEM || *out > GM_MAX_RAM)
+        return vlog_err(-EINVAL, "--mem %s: must be between %lluM and %lluG", arg, MIN_MEM >> 20,
+                        (unsigned long long)(GM_MAX_RAM >> 30));
+    if (*out % PAGE_SIZE_4K)
+        return vlog_err(-EINVAL, "--mem %s: must be a multiple of 4K", arg);
+    return 0;
+}
+
+static int parse_boot(int argc, char **argv, struct cli *out)
+{
+    struct vm_config *c = &out->vm;
+    c->mem_size = DEFAULT_MEM;
+    c->ncpus = 1;
+    c->console_input = true;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+:k:i:c:m:p:h", boot_options, NULL)) != -1) {
+        int err = 0;
+        switch (opt) {
+        case 'k':
+            c->kernel_path = optarg;
+            break;
+        case 'i':
+            c->initrd_path = optarg;
+            break;
+        case 'c':
+            c->cmdline = optarg;
+            break;
+        case 'm':
+            err = parse_mem(optarg, &c->mem_size);
+            break;
+        case 'p':
+            if (cli_parse_uint(optarg, 1, VM_MAX_VCPUS, &c->ncpus))
+                err = vlog_err(-EINVAL, "--cpus %s: must be a number from 1 to %d", optarg,
+                               VM_MAX_VCPUS);
+            break;
+        case OPT_HUGEPAGES:
+            c->hugepages = true;
+            break;
+        case OPT_NO_CONSOLE_INPUT:
+            c->console_input = false;
+            break;
+        case 'h':
+            out->cmd = CLI_HELP;
+            return 0;
+        case ':':
+            return vlog_err(-EINVAL, "boot: option %s needs a value", argv[optind - 1]);
+        default:
+            return vlog_err(-EINVAL, "boot: unknown option %s (see vmrun --help)",
+                            argv[optind - 1]);
+        }
+        if (err)
+            return err;
+    }
+    if (optind < argc)
+        return vlog_err(-EINVAL, "boot: unexpected argument %s", argv[optind]);
+    if (c->initrd_path && !c->kernel_path)
+        return vlog_err(-EINVAL, "--initrd: needs --kernel (the built-in guest takes no initrd)");
+    out->cmd = CLI_BOOT;
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, struct cli *out)
+{
+    memset(out, 0, sizeof(*out));
+    optind = 0; /* GNU: reinitialise getopt, so parsing can run more than once (tests) */
+    opterr = 0;
+    if (argc < 2)
+        return vlog_err(-EINVAL, "no command given (see vmrun --help)");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        out->cmd = CLI_HELP;
+        return 0;
+    }
+    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+        out->cmd = CLI_VERSION;
+        return 0;
+    }
+    if (!strcmp(cmd, "boot"))
+        return parse_boot(argc - 1, argv + 1, out);
+    return vlog_err(-EINVAL, "unknown command '%s' (see vmrun --help)", cmd);
+}
