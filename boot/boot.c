@@ -117,12 +117,17 @@ int boot_prepare(struct guest_mem *mem, const struct boot_source *src, struct bo
     struct boot_params_input bpi = {.cmdline = src->cmdline ? src->cmdline : "", .hdr = &hdr};
     err = load_kernel_image(mem, img, size, name, &entry->rip, &kernel_end, &hdr);
     free(file);
+    unsigned ncpus = src->ncpus ? src->ncpus : 1;
+    if (!err)
+        err = acpi_write_tables(mem, ncpus, src->virtio, src->nvirtio, &bpi.acpi_rsdp);
     if (!err && src->initrd_path)
         err = load_initrd(mem, src->initrd_path, kernel_end, &bpi.initrd_gpa, &bpi.initrd_size);
     if (!err)
         err = boot_write_zero_page(mem, &bpi);
     if (!err)
         err = boot_write_tables(mem);
+    if (!err)
+        err = boot_write_mptable(mem, ncpus);
     entry->zero_page = ABI_ZERO_PAGE;
     return err;
 }

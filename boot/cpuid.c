@@ -1,6 +1,8 @@
 /* Guest CPUID. This host's KVM emulates guest ring-0 code and cannot emulate cmpxchg16b or
  * xsave/xrstor there (../shared/docs/platform.md), so by default the guest is told it has neither,
- * nor anything that needs XSAVE-managed state (AVX and up). Passthrough keeps the host's view. */
+ * nor anything that needs XSAVE-managed state (AVX and up). Passthrough keeps the host's view.
+ * Measured here: of these bits the paravirtual KVM honours only CMPXCHG16B; the others reach the
+ * guest anyway, so Linux also needs "noxsave" on this host (README). */
 #include "vmrun/cpuid.h"
 
 #include <errno.h>
@@ -77,7 +79,7 @@ static void set_topology_leaf(struct kvm_cpuid_entry2 *e, const struct cpuid_opt
     }
 }
 
-static void hide_xsave(struct kvm_cpuid_entry2 *e)
+static void hide_unrunnable(struct kvm_cpuid_entry2 *e)
 {
     switch (e->function) {
     case 1:
@@ -86,7 +88,7 @@ static void hide_xsave(struct kvm_cpuid_entry2 *e)
         break;
     case 7:
         if (e->index == 0) {
-            e->ebx &= ~L7_EBX_XSAVE_DEPS;
+            e->ebx &= ~(L7_EBX_XSAVE_DEPS);
             e->ecx &= ~L7_ECX_XSAVE_DEPS;
             e->edx &= ~L7_EDX_XSAVE_DEPS;
         } else if (e->index == 1) {
@@ -136,7 +138,7 @@ int cpuid_adjust(struct kvm_cpuid2 *table, const struct cpuid_options *o)
             break;
         }
         if (!o->passthrough)
-            hide_xsave(e);
+            hide_unrunnable(e);
     }
     return 0;
 }

@@ -12,7 +12,7 @@
 
 #define E820_RAM 1
 #define E820_RESERVED 2
-#define BIOS_AREA_START 0xf0000
+#define BIOS_AREA_START 0xe0000 /* ACPI tables, then the MP table at 0xf0000 */
 
 static int add_e820(struct boot_params *bp, uint64_t addr, uint64_t size, uint32_t type)
 {
@@ -88,6 +88,7 @@ int boot_write_zero_page(struct guest_mem *mem, const struct boot_params_input *
         bp.hdr.ramdisk_image = (uint32_t)initrd_gpa;
         bp.hdr.ramdisk_size = (uint32_t)initrd_size;
     }
+    bp.acpi_rsdp_addr = in->acpi_rsdp; /* protocol 2.14: saves the kernel a scan */
     err = build_e820(&bp, mem);
     if (err)
         return vlog_err(err, "e820 map");

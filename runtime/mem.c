@@ -30,6 +30,10 @@ struct guest_mem {
     uint64_t ram_size;
     size_t nregions;
     struct gm_region regions[GM_MAX_REGIONS]; /* sorted by gpa, non-overlapping */
+    /* One bit per 4 KiB page of [0, top) the VMM itself wrote: KVM's dirty log only sees guest
+     * writes, and a snapshot needs both. */
+    uint64_t *vmm_dirty;
+    size_t vmm_dirty_words;
 };
 
 /*
@@ -132,7 +136,9 @@ int gm_create(uint64_t ram_size, const struct gm_options *opts, struct guest_mem
         return rc;
     }
 
-    rc = gm_add_region(mem, 0, low);
+    mem->vmm_dirty_words = (size_t)((mem->top / GM_PAGE_SIZE + 63) / 64);
+    mem->vmm_dirty = calloc(mem->vmm_dirty_words, sizeof(uint64_t));
+    rc = mem->vmm_dirty ? gm_add_region(mem, 0, low) : -ENOMEM;
     if (rc == 0 && high)
         rc = gm_add_region(mem, GM_MMIO_HOLE_END, high);
     for (size_t i = 0; rc == 0 && i < mem->nregions; i++)
@@ -152,7 +158,25 @@ void gm_destroy(struct guest_mem *mem)
         return;
     if (mem->base)
         munmap(mem->base, mem->top);
+    free(mem->vmm_dirty);
     free(mem);
+}
+
+void gm_mark_dirty(struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+    uint64_t end;
+    if (len == 0 || __builtin_add_overflow(gpa, len, &end) || end > mem->top)
+        return; /* only ranges gm_ptr accepted reach here; anything else wrote nothing */
+    for (uint64_t pfn = gpa / GM_PAGE_SIZE; pfn <= (end - 1) / GM_PAGE_SIZE; pfn++)
+        __atomic_fetch_or(&mem->vmm_dirty[pfn / 64], 1ULL << (pfn % 64), __ATOMIC_RELAXED);
+}
+
+bool gm_test_dirty(const struct guest_mem *mem, uint64_t gpa)
+{
+    if (gpa >= mem->top)
+        return false;
+    uint64_t pfn = gpa / GM_PAGE_SIZE;
+    return (__atomic_load_n(&mem->vmm_dirty[pfn / 64], __ATOMIC_RELAXED) >> (pfn % 64)) & 1;
 }
 
 uint64_t gm_ram_size(const struct guest_mem *mem)
@@ -238,7 +262,9 @@ int gm_write(struct guest_mem *mem, uint64_t gpa, const void *src, size_t src_si
     int rc = gm_ptr(mem, gpa, len, &dst);
     if (rc < 0)
         return rc;
-    if (len > 0)
+    if (len > 0) {
         memmove(dst, src, len);
+        gm_mark_dirty(mem, gpa, len);
+    }
     return 0;
 }

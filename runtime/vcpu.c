@@ -4,7 +4,6 @@
  * so a pause always completes within one guest exit. */
 #include "vmrun/vcpu.h"
 
-#include "vmrun/cpuid.h"
 #include "vmrun/log.h"
 #include "vmrun/vm.h"
 #include "vcpu_exit.h"
@@ -117,8 +116,7 @@ static void *vcpu_thread(void *arg)
     return NULL;
 }
 
-int vcpu_create(struct vm *vm, unsigned index, const struct kvm_cpuid2 *supported,
-                struct vcpu **out)
+int vcpu_create(struct vm *vm, unsigned index, const struct kvm_cpuid2 *cpuid, struct vcpu **out)
 {
     struct vcpu *v = calloc(1, sizeof(*v));
     if (!v)
@@ -132,7 +130,6 @@ int vcpu_create(struct vm *vm, unsigned index, const struct kvm_cpuid2 *supporte
     pthread_cond_init(&v->cond, NULL);
 
     int err = 0;
-    struct kvm_cpuid2 *cpuid = NULL;
     v->fd = ioctl(vm_fd(vm), KVM_CREATE_VCPU, (unsigned long)index);
     if (v->fd < 0) {
         err = vlog_err(-errno, "vcpu %u: KVM_CREATE_VCPU", index);
@@ -151,20 +148,10 @@ int vcpu_create(struct vm *vm, unsigned index, const struct kvm_cpuid2 *supporte
         goto fail;
     }
 
-    size_t bytes = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
-    cpuid = malloc(bytes);
-    if (!cpuid) {
-        err = -ENOMEM;
+    if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0) {
+        err = vlog_err(-errno, "vcpu %u: KVM_SET_CPUID2", index);
         goto fail;
     }
-    memcpy(cpuid, supported, bytes);
-    struct cpuid_options co = {.vcpu_index = index, .ncpus = vm_ncpus(vm)};
-    err = cpuid_adjust(cpuid, &co);
-    if (!err && ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0)
-        err = vlog_err(-errno, "vcpu %u: KVM_SET_CPUID2", index);
-    free(cpuid);
-    if (err)
-        goto fail;
     *out = v;
     return 0;
 fail:

@@ -3,6 +3,7 @@
 #include "vcpu_exit.h"
 
 #include "vmrun/bus.h"
+#include "vmrun/insn_fixup.h"
 #include "vmrun/log.h"
 #include "vmrun/mem.h"
 #include "vmrun/vm.h"
@@ -103,36 +104,39 @@ static void report_guest_context(struct vm *vm, unsigned index, int fd, const ch
         vlog_msg("vcpu %u: hint: %s", index, hint);
 }
 
-#define INT3_OPCODE 0xcc
 #define BP_VECTOR 3
 
-/* This host's KVM fails to emulate int3 in ring 0 but can inject #BP (platform.md): finish the
- * instruction the way the CPU would, by stepping over it and raising #BP through the guest IDT.
- * Linux's alternatives self-test and kprobes depend on it. Returns 0 when handled. */
-static int emulate_int3(struct vm *vm, int fd)
+/* This host's KVM fails to emulate some ring-0 instructions (platform.md); insn_fixup knows the
+ * ones whose effect is simple and certain (int3, clac/stac, popcnt). Returns 0 when handled. */
+static int finish_failed_insn(struct vm *vm, int fd)
 {
     struct kvm_regs regs;
     if (ioctl(fd, KVM_GET_REGS, &regs) < 0)
         return -errno;
     uint8_t insn[16];
     uint64_t gpa;
-    if (fetch_insn(vm, fd, regs.rip, insn, &gpa) < 1 || insn[0] != INT3_OPCODE)
+    size_t n = fetch_insn(vm, fd, regs.rip, insn, &gpa);
+    enum insn_fixup_action action;
+    if (insn_fixup(&regs, insn, n, &action) != 0)
         return -ENOENT;
     struct kvm_vcpu_events ev;
-    if (ioctl(fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
-        return -errno;
-    if (ev.exception.injected || ev.exception.pending)
-        return -EBUSY; /* an exception is already on its way: do not stack another */
-    regs.rip += 1;
+    if (action == INSN_FIXUP_INJECT_BP) {
+        if (ioctl(fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+            return -errno;
+        if (ev.exception.injected || ev.exception.pending)
+            return -EBUSY; /* an exception is already on its way: do not stack another */
+    }
     if (ioctl(fd, KVM_SET_REGS, &regs) < 0)
         return -errno;
-    ev.exception.injected = 1;
-    ev.exception.nr = BP_VECTOR;
-    ev.exception.has_error_code = 0;
-    ev.exception.error_code = 0;
-    ev.flags = 0; /* leave NMI, SIPI and shadow state as they are */
-    if (ioctl(fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-        return -errno;
+    if (action == INSN_FIXUP_INJECT_BP) {
+        ev.exception.injected = 1;
+        ev.exception.nr = BP_VECTOR;
+        ev.exception.has_error_code = 0;
+        ev.exception.error_code = 0;
+        ev.flags = 0; /* leave NMI, SIPI and shadow state as they are */
+        if (ioctl(fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+            return -errno;
+    }
     return 0;
 }
 
@@ -170,7 +174,8 @@ int vcpu_handle_exit(struct vm *vm, unsigned index, int fd, struct kvm_run *run,
                  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         return fatal(vm, index, fd, -EIO, what);
     case KVM_EXIT_INTERNAL_ERROR:
-        if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && emulate_int3(vm, fd) == 0)
+        if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+            finish_failed_insn(vm, fd) == 0)
             return 0;
         snprintf(what, sizeof(what), "KVM internal error, suberror %u%s", run->internal.suberror,
                  run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION

@@ -11,6 +11,7 @@
 #include "vmrun/sysdev.h"
 #include "vmrun/uart.h"
 #include "vmrun/vcpu.h"
+#include "vm_internal.h"
 #include "vm_kvm.h"
 
 #include <errno.h>
@@ -25,24 +26,6 @@
 #include <unistd.h>
 
 #define PAUSE_TIMEOUT_MS 2000
-
-struct vm {
-    int kvm_fd, vm_fd;
-    struct guest_mem *mem;
-    struct bus *pio, *mmio;
-    unsigned ncpus;
-    struct vcpu *vcpus[VM_MAX_VCPUS];
-    struct uart *uart;
-    struct sysdev *sysdev;
-    struct console *console;
-    int wake_fd; /* eventfd: vCPU threads wake the main loop */
-    bool started;
-
-    pthread_mutex_t lock; /* guards the three fields below */
-    bool stopping;
-    int exit_code;
-    int fail_err;
-};
 
 int vm_fd(const struct vm *vm)
 {
@@ -149,22 +132,43 @@ static int create_devices(struct vm *vm, const struct vm_config *cfg)
     return 0;
 }
 
-static int create_vcpus(struct vm *vm, const struct boot_entry *entry)
+static int create_vcpus(struct vm *vm, const struct vm_config *cfg, const struct boot_entry *entry)
 {
-    struct kvm_cpuid2 *supported = NULL;
+    struct kvm_cpuid2 *supported = NULL, *cpuid = NULL;
     int err = cpuid_get_supported(vm->kvm_fd, &supported);
     if (err)
         return vlog_err(err, "KVM_GET_SUPPORTED_CPUID");
+    size_t bytes = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
+    cpuid = malloc(bytes);
+    if (!cpuid)
+        err = -ENOMEM;
     for (unsigned i = 0; i < vm->ncpus && !err; i++) {
-        err = vcpu_create(vm, i, supported, &vm->vcpus[i]);
+        memcpy(cpuid, supported, bytes);
+        struct cpuid_options co = {
+            .vcpu_index = i, .ncpus = vm->ncpus, .passthrough = cfg->cpuid_passthrough};
+        err = cpuid_adjust(cpuid, &co);
+        if (!err)
+            err = vcpu_create(vm, i, cpuid, &vm->vcpus[i]);
         if (!err)
             err = boot_setup_vcpu_platform(vcpu_fd(vm->vcpus[i]));
     }
+    free(cpuid);
     free(supported);
     /* Only the boot CPU starts at the kernel entry; the others wait for INIT/SIPI. */
     if (!err)
         err = boot_setup_vcpu_regs(vcpu_fd(vm->vcpus[0]), entry);
     return err;
+}
+
+/* The user's command line (or the default for a Linux kernel), then what the devices announce. */
+static int build_cmdline(struct vm *vm, const struct vm_config *cfg, char *buf, size_t cap)
+{
+    const char *base = cfg->cmdline ? cfg->cmdline : cfg->kernel_path ? VM_DEFAULT_CMDLINE : "";
+    size_t len = strlen(base);
+    if (len >= cap)
+        return vlog_err(-E2BIG, "command line: %zu bytes, at most %zu allowed", len, cap - 1);
+    memcpy(buf, base, len + 1);
+    return vm_create_disks(vm, cfg, buf, cap);
 }
 
 int vm_create(const struct vm_config *cfg, struct vm **out)
@@ -206,17 +210,28 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
     if (err)
         goto fail;
 
+    char cmdline[ABI_CMDLINE_MAX];
+    err = build_cmdline(vm, cfg, cmdline, sizeof(cmdline));
+    if (err)
+        goto fail;
+    struct acpi_virtio_dev virtio[VM_MAX_DISKS];
+    for (unsigned i = 0; i < vm->ndisks; i++)
+        virtio[i] = (struct acpi_virtio_dev){
+            .base = vm->disks[i].mmio_base, .size = ABI_VIRTIO_MMIO_SIZE, .gsi = vm->disks[i].gsi};
     struct boot_source src = {
         .kernel_path = cfg->kernel_path,
         .image = cfg->builtin_image,
         .image_size = cfg->builtin_size,
         .initrd_path = cfg->initrd_path,
-        .cmdline = cfg->cmdline,
+        .cmdline = cmdline,
+        .ncpus = cfg->ncpus,
+        .virtio = virtio,
+        .nvirtio = vm->ndisks,
     };
     struct boot_entry entry;
     err = boot_prepare(vm->mem, &src, &entry);
     if (!err)
-        err = create_vcpus(vm, &entry);
+        err = create_vcpus(vm, cfg, &entry);
     if (err)
         goto fail;
     *out = vm;
@@ -346,6 +361,7 @@ void vm_destroy(struct vm *vm)
         return;
     for (unsigned i = 0; i < vm->ncpus; i++)
         vcpu_destroy(vm->vcpus[i]);
+    vm_destroy_disks(vm);
     sysdev_destroy(vm->sysdev);
     uart_destroy(vm->uart);
     console_destroy(vm->console);

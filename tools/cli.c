@@ -22,12 +22,18 @@ static const char usage_text[] =
     "  boot      boot a Linux kernel, or the built-in guest when --kernel is absent\n"
     "\n"
     "boot options:\n"
-    "  -k, --kernel FILE     vmlinux (ELF64) to boot; default: the built-in guest\n"
+    "  -k, --kernel FILE     vmlinux (ELF64) or bzImage (LZ4 payload) to boot;\n"
+    "                        default: the built-in guest\n"
     "  -i, --initrd FILE     initial ramdisk\n"
-    "  -c, --cmdline STR     kernel command line (built-in guest: its options, e.g.\n"
+    "  -c, --cmdline STR     kernel command line; default with --kernel:\n"
+    "                        \"" VM_DEFAULT_CMDLINE "\" (built-in guest: its options, e.g.\n"
     "                        \"workload=fill mb=512 seed=1 rounds=2\")\n"
     "  -m, --mem SIZE        guest RAM, with K/M/G suffix (bare number: MiB); default 256M\n"
     "  -p, --cpus N          number of vCPUs; default 1\n"
+    "  -d, --disk FILE[,ro]  raw disk image as a virtio-blk device (repeatable, up to 8)\n"
+    "      --host-cpuid      pass KVM's CPUID through unchanged (by default CMPXCHG16B,\n"
+    "                        XSAVE/AVX and SMAP are hidden: this host cannot run them in\n"
+    "                        guest ring 0)\n"
     "      --hugepages       back guest RAM with transparent huge pages\n"
     "      --no-console-input  do not forward stdin to the serial console\n"
     "\n"
@@ -98,7 +104,7 @@ int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
     return 0;
 }
 
-enum { OPT_HUGEPAGES = 256, OPT_NO_CONSOLE_INPUT };
+enum { OPT_HUGEPAGES = 256, OPT_NO_CONSOLE_INPUT, OPT_HOST_CPUID };
 
 static const struct option boot_options[] = {
     {"kernel", required_argument, NULL, 'k'},
@@ -108,6 +114,8 @@ static const struct option boot_options[] = {
     {"cpus", required_argument, NULL, 'p'},
     {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
     {"no-console-input", no_argument, NULL, OPT_NO_CONSOLE_INPUT},
+    {"disk", required_argument, NULL, 'd'},
+    {"host-cpuid", no_argument, NULL, OPT_HOST_CPUID},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -125,6 +133,27 @@ static int parse_mem(const char *arg, uint64_t *out)
     return 0;
 }
 
+/* FILE or FILE,ro. The path is kept as given (it points into argv). */
+static int parse_disk(char *arg, struct vm_config *c)
+{
+    if (c->ndisks >= VM_MAX_DISKS)
+        return vlog_err(-EINVAL, "--disk %s: at most %d disks", arg, VM_MAX_DISKS);
+    struct vm_disk *d = &c->disks[c->ndisks];
+    char *comma = strrchr(arg, ',');
+    d->ro = false;
+    if (comma) {
+        if (strcmp(comma + 1, "ro") != 0)
+            return vlog_err(-EINVAL, "--disk %s: unknown flag '%s' (only ,ro)", arg, comma + 1);
+        *comma = '\0';
+        d->ro = true;
+    }
+    if (!*arg)
+        return vlog_err(-EINVAL, "--disk: empty file name");
+    d->path = arg;
+    c->ndisks++;
+    return 0;
+}
+
 static int parse_boot(int argc, char **argv, struct cli *out)
 {
     struct vm_config *c = &out->vm;
@@ -132,7 +161,7 @@ static int parse_boot(int argc, char **argv, struct cli *out)
     c->ncpus = 1;
     c->console_input = true;
     int opt;
-    while ((opt = getopt_long(argc, argv, "+:k:i:c:m:p:h", boot_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+:k:i:c:m:p:d:h", boot_options, NULL)) != -1) {
         int err = 0;
         switch (opt) {
         case 'k':
@@ -151,6 +180,12 @@ static int parse_boot(int argc, char **argv, struct cli *out)
             if (cli_parse_uint(optarg, 1, VM_MAX_VCPUS, &c->ncpus))
                 err = vlog_err(-EINVAL, "--cpus %s: must be a number from 1 to %d", optarg,
                                VM_MAX_VCPUS);
+            break;
+        case 'd':
+            err = parse_disk(optarg, c);
+            break;
+        case OPT_HOST_CPUID:
+            c->cpuid_passthrough = true;
             break;
         case OPT_HUGEPAGES:
             c->hugepages = true;

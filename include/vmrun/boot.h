@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmrun/acpi.h"
+
 struct guest_mem;
 
 /* Where the loaded kernel wants to start. */
@@ -28,6 +30,7 @@ struct boot_params_input {
     const char *cmdline;
     uint64_t initrd_gpa, initrd_size;    /* size 0: no initrd */
     const struct boot_setup_header *hdr; /* NULL or len 0: vmrun's own minimal header */
+    uint64_t acpi_rsdp;                  /* 0: none */
 };
 
 /* Build boot_params (e820, command line, initrd) at ABI_ZERO_PAGE. */
@@ -37,6 +40,9 @@ int boot_write_tables(struct guest_mem *mem);
 /* Put a vCPU into 64-bit mode at entry: segments, CR0/CR3/CR4/EFER, RIP, RSI, FPU. */
 int boot_setup_vcpu_regs(int vcpu_fd, const struct boot_entry *entry);
 
+/* Write the MP floating pointer and configuration table for ncpus vCPUs and the IOAPIC. */
+int boot_write_mptable(struct guest_mem *mem, unsigned ncpus);
+
 /* Firmware-like per-vCPU state for cold boot: boot MSRs and LAPIC LINT0/LINT1 wiring. */
 int boot_setup_vcpu_platform(int vcpu_fd);
 
@@ -45,8 +51,11 @@ struct boot_source {
     const char *kernel_path;
     const void *image; /* used when kernel_path is NULL (the built-in guest) */
     size_t image_size;
-    const char *initrd_path; /* NULL: none */
-    const char *cmdline;     /* NULL: empty */
+    const char *initrd_path;              /* NULL: none */
+    const char *cmdline;                  /* NULL: empty */
+    unsigned ncpus;                       /* for the MP and ACPI tables */
+    const struct acpi_virtio_dev *virtio; /* devices to declare in the DSDT */
+    unsigned nvirtio;
 };
 
 /* Load kernel, initrd, command line, boot_params and boot tables into mem. */

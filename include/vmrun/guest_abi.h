@@ -18,6 +18,15 @@
 /* PIT (i8254) and master PIC (i8259), both in-kernel. The guest maps IRQ0 to this vector. */
 #define ABI_TIMER_VECTOR 0x20
 
+/* virtio-mmio devices (register layout version 2): device i at BASE + i * STRIDE, IRQ (GSI)
+ * IRQ_BASE + i. vmrun announces each on the kernel command line as
+ * " virtio_mmio.device=4K@0x<addr>:<irq>", the form Linux's virtio_mmio driver parses. */
+#define ABI_VIRTIO_MMIO_BASE 0xd0000000ULL
+#define ABI_VIRTIO_MMIO_STRIDE 0x1000ULL
+#define ABI_VIRTIO_MMIO_SIZE 0x1000ULL
+#define ABI_VIRTIO_IRQ_BASE 5
+#define ABI_VIRTIO_MAX_DEVICES 8
+
 /* Guest-physical layout vmrun uses when entering a kernel through the 64-bit boot protocol. */
 #define ABI_BOOT_GDT 0x500
 #define ABI_BOOT_IDT 0x520

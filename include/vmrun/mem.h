@@ -47,4 +47,10 @@ int gm_read(const struct guest_mem *mem, uint64_t gpa, void *dst, size_t dst_siz
  */
 int gm_write(struct guest_mem *mem, uint64_t gpa, const void *src, size_t src_size, size_t len);
 
+/* Record that the VMM wrote [gpa, gpa+len) (KVM's dirty log only sees guest writes). gm_write
+ * does this itself; callers writing through gm_ptr pointers must call it. */
+void gm_mark_dirty(struct guest_mem *mem, uint64_t gpa, uint64_t len);
+/* Whether the VMM marked the page holding gpa dirty. */
+bool gm_test_dirty(const struct guest_mem *mem, uint64_t gpa);
+
 #endif

@@ -16,9 +16,8 @@ enum vcpu_state {
 
 struct kvm_cpuid2;
 
-/* Create KVM vCPU index with CPUID derived from the supported table; no thread yet. */
-int vcpu_create(struct vm *vm, unsigned index, const struct kvm_cpuid2 *supported,
-                struct vcpu **out);
+/* Create KVM vCPU index with the given (already per-vCPU) CPUID table; no thread yet. */
+int vcpu_create(struct vm *vm, unsigned index, const struct kvm_cpuid2 *cpuid, struct vcpu **out);
 /* Start the thread; it parks in VCPU_PAUSED until vcpu_request_run(). */
 int vcpu_start(struct vcpu *v);
 /* Ask a paused vCPU to run. */

@@ -11,6 +11,15 @@ struct bus;
 struct guest_mem;
 
 #define VM_MAX_VCPUS 64
+#define VM_MAX_DISKS 8
+/* Command line for a --kernel given without --cmdline. */
+#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=1"
+
+/* One --disk. */
+struct vm_disk {
+    const char *path;
+    bool ro;
+};
 
 /* Everything the CLI decides; vm_create() turns it into a VM. */
 struct vm_config {
@@ -23,6 +32,9 @@ struct vm_config {
     const char *cmdline;     /* kernel command line; NULL: built-in default */
     bool hugepages;          /* advise transparent huge pages for RAM */
     bool console_input;      /* forward stdin to the UART (raw mode on a TTY) */
+    bool cpuid_passthrough;  /* give the guest KVM's supported CPUID unchanged */
+    unsigned ndisks;
+    struct vm_disk disks[VM_MAX_DISKS];
 };
 
 /* Build a VM from cfg: KVM VM, memory, irqchip, PIT, devices, loaded kernel, vCPUs (paused). */

@@ -24,7 +24,27 @@ void put_n(const char *s, size_t n)
         putc_serial(s[i]);
 }
 
-static void put_num(uint64_t v, unsigned base, int width, char pad, bool neg)
+/* Formatted output goes to a sink: the serial port (buf == NULL) or a bounded buffer. */
+struct sink {
+    char *buf;
+    size_t cap, len; /* buffer mode: capacity (incl. the NUL) and characters stored */
+};
+
+static void sink_putc(struct sink *k, char c)
+{
+    if (!k->buf)
+        putc_serial(c);
+    else if (k->len + 1 < k->cap)
+        k->buf[k->len++] = c;
+}
+
+static void sink_puts(struct sink *k, const char *s)
+{
+    while (*s)
+        sink_putc(k, *s++);
+}
+
+static void put_num(struct sink *k, uint64_t v, unsigned base, int width, char pad, bool neg)
 {
     char buf[24];
     int n = 0;
@@ -35,16 +55,16 @@ static void put_num(uint64_t v, unsigned base, int width, char pad, bool neg)
     if (neg)
         buf[n++] = '-';
     for (int i = n; i < width; i++)
-        putc_serial(pad);
+        sink_putc(k, pad);
     while (n)
-        putc_serial(buf[--n]);
+        sink_putc(k, buf[--n]);
 }
 
-static void vgprintf(const char *fmt, va_list ap)
+static void vformat(struct sink *k, const char *fmt, va_list ap)
 {
     for (; *fmt; fmt++) {
         if (*fmt != '%') {
-            putc_serial(*fmt);
+            sink_putc(k, *fmt);
             continue;
         }
         fmt++;
@@ -63,30 +83,53 @@ static void vgprintf(const char *fmt, va_list ap)
         switch (*fmt) {
         case 'd': {
             int64_t v = lng ? va_arg(ap, int64_t) : va_arg(ap, int);
-            put_num(v < 0 ? -(uint64_t)v : (uint64_t)v, 10, width, pad, v < 0);
+            put_num(k, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, width, pad, v < 0);
             break;
         }
         case 'u':
         case 'x': {
             uint64_t v = lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned);
-            put_num(v, *fmt == 'u' ? 10 : 16, width, pad, false);
+            put_num(k, v, *fmt == 'u' ? 10 : 16, width, pad, false);
             break;
         }
         case 's': {
             const char *s = va_arg(ap, const char *);
-            puts_serial(s ? s : "(null)");
+            sink_puts(k, s ? s : "(null)");
             break;
         }
         case 'c':
-            putc_serial((char)va_arg(ap, int));
+            sink_putc(k, (char)va_arg(ap, int));
             break;
         case '%':
-            putc_serial('%');
+            sink_putc(k, '%');
             break;
         default:
             return;
         }
     }
+}
+
+static void vgprintf(const char *fmt, va_list ap)
+{
+    struct sink k = {NULL, 0, 0};
+    vformat(&k, fmt, ap);
+}
+
+void vgsnprintf(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    struct sink k = {buf, cap, 0};
+    if (!cap)
+        return;
+    vformat(&k, fmt, ap);
+    buf[k.len] = '\0';
+}
+
+void gsnprintf(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vgsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
 }
 
 void gprintf(const char *fmt, ...)

@@ -4,6 +4,7 @@
 #ifndef GUEST_LIB_H
 #define GUEST_LIB_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 
 /* Exit codes. */
 #define EXIT_OK 0
+#define EXIT_FAIL 1          /* blk/hostile: the disk or its device failed a check */
 #define EXIT_USAGE 2         /* bad option, unknown workload, region does not fit */
 #define EXIT_NO_TIMER 3      /* the PIT never ticked */
 #define EXIT_WORKLOAD_FAIL 4 /* a workload detected an error */
@@ -64,6 +66,9 @@ void puts_serial(const char *s);
 void put_n(const char *s, size_t n);
 /* printf subset: %s %c %d %u %x with optional 0/width and l/ll/z modifiers, and %%. */
 __attribute__((format(printf, 1, 2))) void gprintf(const char *fmt, ...);
+/* The same formats into buf (capacity cap, always NUL-terminated when cap > 0; truncates). */
+__attribute__((format(printf, 3, 4))) void gsnprintf(char *buf, size_t cap, const char *fmt, ...);
+void vgsnprintf(char *buf, size_t cap, const char *fmt, va_list ap);
 
 /* Power the VM off through the exit port; vmrun exits with code. */
 __attribute__((noreturn)) void guest_exit(uint32_t code);

@@ -19,6 +19,8 @@ struct workload {
 /* Add new workloads (one ring-3 file each) here. */
 static const struct workload workloads[] = {
     {"fill", workload_fill},
+    {"blk", workload_blk},
+    {"hostile", workload_hostile},
 };
 
 static struct guest_env g_env;

@@ -30,5 +30,7 @@ uint64_t ram_region_find(const struct guest_env *env, uint64_t len);
 /* Workloads: each reads its own options, prints its results and exits through the exit port. */
 __attribute__((noreturn)) void workload_heartbeat(const struct guest_env *env);
 __attribute__((noreturn)) void workload_fill(const struct guest_env *env);
+__attribute__((noreturn)) void workload_blk(const struct guest_env *env);
+__attribute__((noreturn)) void workload_hostile(const struct guest_env *env);
 
 #endif
