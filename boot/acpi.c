@@ -69,12 +69,12 @@ static void header(struct acpi_header *h, const char *sig, uint32_t len, uint8_t
     h->creator_revision = 1;
 }
 
-/* Fill in length and checksum of the table that starts at offset start of b. */
-static void finish_table(struct acpi_buf *b, size_t start)
+/* Fill in length and checksum of the table at offset start, which ends at offset end. */
+static void finish_table(struct acpi_buf *b, size_t start, size_t end)
 {
     if (b->err)
         return;
-    uint32_t len = (uint32_t)(b->len - start);
+    uint32_t len = (uint32_t)(end - start);
     memcpy(b->data + start + 4, &len, 4);
     b->data[start + 9] = 0;
     b->data[start + 9] = checksum(b->data + start, len);
@@ -144,22 +144,23 @@ int acpi_write_tables(struct guest_mem *mem, unsigned ncpus, const struct acpi_v
     uint64_t zero64 = 0;
     acpi_buf_put(&b, &zero64, 8); /* FADT */
     acpi_buf_put(&b, &zero64, 8); /* MADT */
-    finish_table(&b, xsdt_off);
+    size_t xsdt_end = b.len;
     align16(&b);
 
     size_t fadt_off = b.len;
     build_fadt(&b, 0); /* DSDT address patched below */
+    size_t fadt_end = b.len;
     align16(&b);
     size_t madt_off = b.len;
     build_madt(&b, ncpus);
-    finish_table(&b, madt_off);
+    finish_table(&b, madt_off, b.len);
     align16(&b);
 
     size_t dsdt_off = b.len;
     header(&h, "DSDT", 0, 2);
     acpi_buf_put(&b, &h, sizeof(h));
     int err = acpi_build_dsdt_aml(devs, ndevs, &b);
-    finish_table(&b, dsdt_off);
+    finish_table(&b, dsdt_off, b.len);
     if (!err)
         err = b.err;
     if (!err && b.len > ACPI_AREA_SIZE)
@@ -173,10 +174,10 @@ int acpi_write_tables(struct guest_mem *mem, unsigned ncpus, const struct acpi_v
     uint32_t dsdt32 = (uint32_t)dsdt;
     memcpy(b.data + fadt_off + FADT_DSDT_OFF, &dsdt32, 4);
     memcpy(b.data + fadt_off + FADT_X_DSDT_OFF, &dsdt, 8);
-    finish_table(&b, fadt_off);
+    finish_table(&b, fadt_off, fadt_end);
     memcpy(b.data + xsdt_entries, &fadt, 8);
     memcpy(b.data + xsdt_entries + 8, &madt, 8);
-    finish_table(&b, xsdt_off);
+    finish_table(&b, xsdt_off, xsdt_end);
 
     memcpy(r.signature, "RSD PTR ", 8);
     memcpy(r.oem_id, "VMRUN ", 6);

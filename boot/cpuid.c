@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 
 #define BIT(n) (1u << (n))
@@ -103,9 +104,41 @@ static void hide_unrunnable(struct kvm_cpuid_entry2 *e)
     }
 }
 
-int cpuid_adjust(struct kvm_cpuid2 *table, const struct cpuid_options *o)
+#define HV_LEAF_BASE 0x40000000u
+#define HV_LEAF_TIMING 0x40000010u
+#define APIC_BUS_KHZ 1000000u /* KVM's LAPIC timer counts at 1 GHz */
+
+/* The timing leaf used by several hypervisors: EAX = TSC kHz, EBX = APIC bus kHz. It lets a guest
+ * skip calibrating the TSC against the PIT, which is slow and noisy under emulation. */
+static int set_tsc_leaf(struct kvm_cpuid2 *t, uint32_t capacity, uint32_t tsc_khz)
 {
-    if (!table || !o || o->ncpus == 0 || o->vcpu_index >= o->ncpus || o->ncpus > 255)
+    struct kvm_cpuid_entry2 *base = NULL, *timing = NULL;
+    for (uint32_t i = 0; i < t->nent; i++) {
+        if (t->entries[i].function == HV_LEAF_BASE)
+            base = &t->entries[i];
+        else if (t->entries[i].function == HV_LEAF_TIMING)
+            timing = &t->entries[i];
+    }
+    if (!base)
+        return 0; /* no hypervisor leaves to extend */
+    if (!timing) {
+        if (t->nent >= capacity)
+            return -ENOSPC;
+        timing = &t->entries[t->nent++];
+        memset(timing, 0, sizeof(*timing));
+        timing->function = HV_LEAF_TIMING;
+    }
+    if (base->eax < HV_LEAF_TIMING)
+        base->eax = HV_LEAF_TIMING;
+    timing->eax = tsc_khz;
+    timing->ebx = APIC_BUS_KHZ;
+    return 0;
+}
+
+int cpuid_adjust(struct kvm_cpuid2 *table, uint32_t capacity, const struct cpuid_options *o)
+{
+    if (!table || !o || o->ncpus == 0 || o->vcpu_index >= o->ncpus || o->ncpus > 255 ||
+        table->nent > capacity)
         return -EINVAL;
     for (uint32_t i = 0; i < table->nent; i++) {
         struct kvm_cpuid_entry2 *e = &table->entries[i];
@@ -140,5 +173,5 @@ int cpuid_adjust(struct kvm_cpuid2 *table, const struct cpuid_options *o)
         if (!o->passthrough)
             hide_unrunnable(e);
     }
-    return 0;
+    return o->tsc_khz ? set_tsc_leaf(table, capacity, o->tsc_khz) : 0;
 }

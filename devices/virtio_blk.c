@@ -198,7 +198,9 @@ int virtio_blk_create(const char *path, bool ro, struct virtio_blk **out)
     b->sectors = size > 0 ? (uint64_t)size / SECTOR : 0;
     /* The serial the guest sees (GET_ID): the image's base name, cut to 20 bytes. */
     const char *base = strrchr(path, '/');
-    strncpy(b->id, base ? base + 1 : path, sizeof(b->id));
+    base = base ? base + 1 : path;
+    size_t idlen = strlen(base);
+    memcpy(b->id, base, idlen < sizeof(b->id) ? idlen : sizeof(b->id)); /* NUL-padded by calloc */
     b->ops = (struct virtio_device_ops){
         .name = "virtio-blk",
         .device_id = VIRTIO_ID_BLOCK,

@@ -14,6 +14,10 @@
 #define RFLAGS_SF (1ULL << 7)
 #define RFLAGS_OF (1ULL << 11)
 #define RFLAGS_AC (1ULL << 18)
+#define CR0_MP (1ULL << 1)
+#define CR0_TS (1ULL << 3)
+#define CR0_MP (1ULL << 1)
+#define CR0_TS (1ULL << 3)
 
 /* GPR by its x86 encoding number (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8..r15). */
 static __u64 *gpr(struct kvm_regs *r, unsigned n)
@@ -63,9 +67,18 @@ static int popcnt(struct kvm_regs *r, const uint8_t *insn, size_t n)
     return 0;
 }
 
-int insn_fixup(struct kvm_regs *regs, const uint8_t *insn, size_t n, enum insn_fixup_action *action)
+int insn_fixup(struct kvm_regs *regs, uint64_t cr0, const uint8_t *insn, size_t n,
+               enum insn_fixup_action *action)
 {
     *action = INSN_FIXUP_DONE;
+    /* fwait only faults with CR0.TS|MP set (#NM) or an unmasked x87 exception pending; kernels
+     * issue it right after fninit or an FPU restore, when neither holds. */
+    if (n >= 1 && insn[0] == 0x9b) {
+        if ((cr0 & CR0_TS) && (cr0 & CR0_MP))
+            return -ENOENT;
+        regs->rip += 1;
+        return 0;
+    }
     if (n >= 1 && insn[0] == 0xcc) {
         regs->rip += 1;
         *action = INSN_FIXUP_INJECT_BP;

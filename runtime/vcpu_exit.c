@@ -107,17 +107,19 @@ static void report_guest_context(struct vm *vm, unsigned index, int fd, const ch
 #define BP_VECTOR 3
 
 /* This host's KVM fails to emulate some ring-0 instructions (platform.md); insn_fixup knows the
- * ones whose effect is simple and certain (int3, clac/stac, popcnt). Returns 0 when handled. */
+ * ones whose effect is simple and certain (int3, clac/stac, fwait, popcnt). Returns 0 when handled.
+ */
 static int finish_failed_insn(struct vm *vm, int fd)
 {
     struct kvm_regs regs;
-    if (ioctl(fd, KVM_GET_REGS, &regs) < 0)
+    struct kvm_sregs sregs;
+    if (ioctl(fd, KVM_GET_REGS, &regs) < 0 || ioctl(fd, KVM_GET_SREGS, &sregs) < 0)
         return -errno;
     uint8_t insn[16];
     uint64_t gpa;
     size_t n = fetch_insn(vm, fd, regs.rip, insn, &gpa);
     enum insn_fixup_action action;
-    if (insn_fixup(&regs, insn, n, &action) != 0)
+    if (insn_fixup(&regs, sregs.cr0, insn, n, &action) != 0)
         return -ENOENT;
     struct kvm_vcpu_events ev;
     if (action == INSN_FIXUP_INJECT_BP) {

@@ -139,14 +139,19 @@ static int create_vcpus(struct vm *vm, const struct vm_config *cfg, const struct
     if (err)
         return vlog_err(err, "KVM_GET_SUPPORTED_CPUID");
     size_t bytes = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
-    cpuid = malloc(bytes);
+    uint32_t capacity = supported->nent + 1; /* room for the TSC leaf */
+    cpuid = malloc(bytes + sizeof(supported->entries[0]));
     if (!cpuid)
         err = -ENOMEM;
+    /* KVM's TSC rate for new vCPUs; a host without the VM-wide ioctl just gets no TSC leaf. */
+    int khz = ioctl(vm->vm_fd, KVM_GET_TSC_KHZ, 0);
     for (unsigned i = 0; i < vm->ncpus && !err; i++) {
         memcpy(cpuid, supported, bytes);
-        struct cpuid_options co = {
-            .vcpu_index = i, .ncpus = vm->ncpus, .passthrough = cfg->cpuid_passthrough};
-        err = cpuid_adjust(cpuid, &co);
+        struct cpuid_options co = {.vcpu_index = i,
+                                   .ncpus = vm->ncpus,
+                                   .passthrough = cfg->cpuid_passthrough,
+                                   .tsc_khz = khz > 0 ? (uint32_t)khz : 0};
+        err = cpuid_adjust(cpuid, capacity, &co);
         if (!err)
             err = vcpu_create(vm, i, cpuid, &vm->vcpus[i]);
         if (!err)

@@ -15,7 +15,8 @@ tmp=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 truncate -s 16M "$tmp/disk.img"
 marker="vmrun.test=marker$$"
-cmdline="console=ttyS0 reboot=k panic=1 noxsave $marker"
+# earlyprintk: on this host the 8250 console only registers ~60 s into boot.
+cmdline="console=ttyS0 earlyprintk=serial,ttyS0 reboot=k panic=1 noxsave $marker"
 "$VMRUN" boot --kernel "$cache/vmlinuz" --initrd "$cache/initramfs.cpio.gz" --mem 384M \
     --disk "$tmp/disk.img" --cmdline "$cmdline" --no-console-input >"$tmp/out" 2>&1 &
 pid=$!

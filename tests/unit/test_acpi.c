@@ -61,10 +61,16 @@ static void test_tables(void **state)
     memcpy(&xsdt_gpa, r + 24, 8);
 
     const uint8_t *x = table_at(mem, xsdt_gpa, "XSDT");
+    uint32_t xlen;
+    memcpy(&xlen, x + 4, 4);
+    assert_int_equal(xlen, 36 + 2 * 8); /* exactly two entries: FADT and MADT */
     uint64_t fadt_gpa, madt_gpa;
     memcpy(&fadt_gpa, x + 36, 8);
     memcpy(&madt_gpa, x + 44, 8);
     const uint8_t *f = table_at(mem, fadt_gpa, "FACP");
+    uint32_t flen;
+    memcpy(&flen, f + 4, 4);
+    assert_int_equal(flen, 276);
     uint32_t flags;
     memcpy(&flags, f + 112, 4);
     assert_true(flags & (1u << 20)); /* hardware-reduced */

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct kvm_cpuid2 *table(void)
 {
@@ -35,7 +36,7 @@ static void test_ids_and_topology(void **state)
     (void)state;
     struct kvm_cpuid2 *t = table();
     struct cpuid_options o = {.vcpu_index = 2, .ncpus = 4};
-    assert_int_equal(cpuid_adjust(t, &o), 0);
+    assert_int_equal(cpuid_adjust(t, t->nent, &o), 0);
     assert_int_equal(t->entries[0].ebx >> 24, 2);
     assert_int_equal((t->entries[0].ebx >> 16) & 0xff, 4);
     assert_int_equal(t->entries[0].ebx & 0xffff, 0xabcd);
@@ -54,7 +55,7 @@ static void test_hides_xsave_and_cx16(void **state)
     (void)state;
     struct kvm_cpuid2 *t = table();
     struct cpuid_options o = {.vcpu_index = 0, .ncpus = 1};
-    assert_int_equal(cpuid_adjust(t, &o), 0);
+    assert_int_equal(cpuid_adjust(t, t->nent, &o), 0);
     uint32_t l1 = t->entries[0].ecx;
     assert_false(l1 & (1u << 13));                /* CX16 */
     assert_false(l1 & (1u << 26));                /* XSAVE */
@@ -74,10 +75,35 @@ static void test_passthrough_keeps_features(void **state)
     (void)state;
     struct kvm_cpuid2 *t = table();
     struct cpuid_options o = {.vcpu_index = 0, .ncpus = 1, .passthrough = true};
-    assert_int_equal(cpuid_adjust(t, &o), 0);
+    assert_int_equal(cpuid_adjust(t, t->nent, &o), 0);
     assert_true(t->entries[0].ecx & (1u << 26));
     assert_int_equal(t->entries[1].ebx, 0xffffffff);
     assert_int_equal(t->entries[6].eax, 7);
+    free(t);
+}
+
+static void test_tsc_leaf(void **state)
+{
+    (void)state;
+    struct kvm_cpuid2 *t = table();
+    uint32_t n = t->nent;
+    struct kvm_cpuid2 *big = calloc(1, sizeof(*big) + (n + 2) * sizeof(big->entries[0]));
+    memcpy(big, t, sizeof(*t) + n * sizeof(t->entries[0]));
+    big->entries[n] = (struct kvm_cpuid_entry2){.function = 0x40000000, .eax = 0x40000001};
+    big->nent = n + 1;
+    struct cpuid_options o = {.vcpu_index = 0, .ncpus = 1, .tsc_khz = 2596122};
+    assert_int_equal(cpuid_adjust(big, n + 1, &o), -ENOSPC); /* no room for the new leaf */
+    big->nent = n + 1;
+    assert_int_equal(cpuid_adjust(big, n + 2, &o), 0);
+    assert_int_equal(big->nent, n + 2);
+    assert_int_equal(big->entries[n].eax, 0x40000010);
+    assert_int_equal(big->entries[n + 1].function, 0x40000010);
+    assert_int_equal(big->entries[n + 1].eax, 2596122);
+    assert_int_equal(big->entries[n + 1].ebx, 1000000);
+    /* Without KVM's hypervisor leaves nothing is added. */
+    assert_int_equal(cpuid_adjust(t, n + 1, &o), 0);
+    assert_int_equal(t->nent, n);
+    free(big);
     free(t);
 }
 
@@ -86,11 +112,11 @@ static void test_rejects_bad_options(void **state)
     (void)state;
     struct kvm_cpuid2 *t = table();
     struct cpuid_options o = {.vcpu_index = 1, .ncpus = 1};
-    assert_int_equal(cpuid_adjust(t, &o), -EINVAL);
+    assert_int_equal(cpuid_adjust(t, t->nent, &o), -EINVAL);
     o = (struct cpuid_options){.vcpu_index = 0, .ncpus = 0};
-    assert_int_equal(cpuid_adjust(t, &o), -EINVAL);
+    assert_int_equal(cpuid_adjust(t, t->nent, &o), -EINVAL);
     o = (struct cpuid_options){.vcpu_index = 0, .ncpus = 1};
-    assert_int_equal(cpuid_adjust(NULL, &o), -EINVAL);
+    assert_int_equal(cpuid_adjust(NULL, 0, &o), -EINVAL);
     free(t);
 }
 
@@ -100,6 +126,7 @@ int main(void)
         cmocka_unit_test(test_ids_and_topology),
         cmocka_unit_test(test_hides_xsave_and_cx16),
         cmocka_unit_test(test_passthrough_keeps_features),
+        cmocka_unit_test(test_tsc_leaf),
         cmocka_unit_test(test_rejects_bad_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

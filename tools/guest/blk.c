@@ -4,8 +4,8 @@
 #include "blk.h"
 
 #define MIB (1024ul * 1024)
-#define SPLIT_AT                                                                                   \
-    1000u /* first data descriptor of a BLK_SPLIT request: deliberately not 512-aligned */
+/* Length of the first data descriptor of a BLK_SPLIT request: deliberately not 512-aligned. */
+#define SPLIT_AT 1000u
 
 void blk_pattern(uint8_t *p, uint64_t s)
 {
