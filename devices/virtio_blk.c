@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define SECTOR 512ULL
 #define QUEUE_MAX 256
@@ -31,7 +32,8 @@ struct virtio_blk {
     struct virtio_device_ops ops;
     struct virtio_blk_stats stats;
     struct vlog_ratelimit rl;
-    char path[256];
+    char path[1024];
+    uint64_t bytes;
 };
 
 struct blk_hdr {
@@ -196,6 +198,7 @@ int virtio_blk_create(const char *path, bool ro, struct virtio_blk **out)
     }
     off_t size = S_ISREG(st.st_mode) ? st.st_size : lseek(b->fd, 0, SEEK_END);
     b->sectors = size > 0 ? (uint64_t)size / SECTOR : 0;
+    b->bytes = size > 0 ? (uint64_t)size : 0;
     /* The serial the guest sees (GET_ID): the image's base name, cut to 20 bytes. */
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -242,6 +245,35 @@ int virtio_blk_sync(struct virtio_blk *b)
     if (!b->ro && fdatasync(b->fd) < 0)
         return -errno;
     return 0;
+}
+
+#define FP_SAMPLES 16
+#define FP_BLOCK 4096
+
+int virtio_blk_identity(const struct virtio_blk *b, const char **path, uint64_t *bytes, bool *ro,
+                        uint64_t *fingerprint)
+{
+    XXH3_state_t *h = XXH3_createState();
+    if (!h)
+        return -ENOMEM;
+    XXH3_64bits_reset(h);
+    XXH3_64bits_update(h, &b->bytes, sizeof(b->bytes));
+    uint8_t block[FP_BLOCK];
+    int err = 0;
+    for (unsigned i = 0; i < FP_SAMPLES && !err; i++) {
+        uint64_t off = b->bytes / FP_SAMPLES * i;
+        ssize_t n = pread(b->fd, block, sizeof(block), (off_t)off);
+        if (n < 0)
+            err = -errno;
+        else
+            XXH3_64bits_update(h, block, (size_t)n);
+    }
+    *fingerprint = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    *path = b->path;
+    *bytes = b->bytes;
+    *ro = b->ro;
+    return err;
 }
 
 void virtio_blk_get_stats(const struct virtio_blk *b, struct virtio_blk_stats *out)

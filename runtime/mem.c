@@ -171,6 +171,24 @@ void gm_mark_dirty(struct guest_mem *mem, uint64_t gpa, uint64_t len)
         __atomic_fetch_or(&mem->vmm_dirty[pfn / 64], 1ULL << (pfn % 64), __ATOMIC_RELAXED);
 }
 
+int gm_dirty_take(struct guest_mem *mem, uint64_t gpa, uint64_t npages, uint64_t *bits)
+{
+    uint64_t end;
+    if (gpa % GM_PAGE_SIZE || __builtin_mul_overflow(npages, GM_PAGE_SIZE, &end) ||
+        __builtin_add_overflow(end, gpa, &end) || end > mem->top)
+        return -EINVAL;
+    uint64_t first = gpa / GM_PAGE_SIZE;
+    for (uint64_t i = 0; i < npages; i++) {
+        uint64_t pfn = first + i;
+        uint64_t bit = 1ULL << (pfn % 64);
+        /* Clear only what was read, so a concurrent mark is never lost. */
+        if (__atomic_load_n(&mem->vmm_dirty[pfn / 64], __ATOMIC_RELAXED) & bit &&
+            (__atomic_fetch_and(&mem->vmm_dirty[pfn / 64], ~bit, __ATOMIC_RELAXED) & bit))
+            bits[i / 64] |= 1ULL << (i % 64);
+    }
+    return 0;
+}
+
 bool gm_test_dirty(const struct guest_mem *mem, uint64_t gpa)
 {
     if (gpa >= mem->top)

@@ -11,6 +11,8 @@
 #include "vmrun/sysdev.h"
 #include "vmrun/uart.h"
 #include "vmrun/vcpu.h"
+#include "vmrun/watch.h"
+#include "vmrun/api.h"
 #include "vm_internal.h"
 #include "vm_kvm.h"
 
@@ -99,6 +101,10 @@ static void uart_tx(void *ctx, uint8_t byte)
 {
     struct vm *vm = ctx;
     console_write(vm->console, byte);
+    /* Runs in a vCPU thread: only flag the match; the main loop takes the snapshot. */
+    if (vm->watch && watch_feed(vm->watch, byte) &&
+        !__atomic_exchange_n(&vm->snapshot_pending, 1, __ATOMIC_SEQ_CST))
+        wake_main(vm);
 }
 
 static void uart_irq(void *ctx, int level)
@@ -112,6 +118,29 @@ static void uart_irq(void *ctx, int level)
 static void power_off(void *ctx, int code)
 {
     vm_request_exit(ctx, code);
+}
+
+static int create_control(struct vm *vm, const struct vm_config *cfg)
+{
+    vm->snapshot_chunk_size = cfg->chunk_size;
+    vm->snapshot_hc = cfg->lz4hc;
+    if (cfg->snapshot_on) {
+        if (!cfg->snapshot_dir)
+            return vlog_err(-EINVAL, "--snapshot-on: needs --snapshot-dir");
+        int err = watch_create(cfg->snapshot_on, &vm->watch);
+        if (err)
+            return vlog_err(err, "--snapshot-on: must be 1..255 bytes");
+        vm->snapshot_on_dir = cfg->snapshot_dir;
+        vm->exit_after_snapshot = cfg->exit_after_snapshot;
+    }
+    if (cfg->api_sock) {
+        struct api_ops ops;
+        vm_api_ops(vm, &ops);
+        int err = api_server_create(cfg->api_sock, &ops, &vm->api);
+        if (err)
+            return err;
+    }
+    return 0;
 }
 
 static int create_devices(struct vm *vm, const struct vm_config *cfg)
@@ -212,11 +241,13 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
         err = bus_create("mmio", &vm->mmio);
     if (!err)
         err = create_devices(vm, cfg);
+    if (!err)
+        err = create_control(vm, cfg);
     if (err)
         goto fail;
 
-    char cmdline[ABI_CMDLINE_MAX];
-    err = build_cmdline(vm, cfg, cmdline, sizeof(cmdline));
+    char *cmdline = vm->cmdline;
+    err = build_cmdline(vm, cfg, cmdline, sizeof(vm->cmdline));
     if (err)
         goto fail;
     struct acpi_virtio_dev virtio[VM_MAX_DISKS];
@@ -282,16 +313,49 @@ static void feed_uart(struct vm *vm, struct pending_input *in)
         in->off = in->len = 0;
 }
 
+/* --snapshot-on fired: snapshot once, then keep running or end the VM. */
+static void snapshot_on_match(struct vm *vm)
+{
+    if (!__atomic_load_n(&vm->snapshot_pending, __ATOMIC_SEQ_CST) || vm->snapshot_on_done)
+        return;
+    vm->snapshot_on_done = true;
+    struct vm_snapshot_opts o = {
+        .dir = vm->snapshot_on_dir, .chunk_size = vm->snapshot_chunk_size, .hc = vm->snapshot_hc};
+    struct vm_snapshot_result r;
+    int err = vm_snapshot(vm, &o, &r);
+    if (err) {
+        vm_request_fail(vm, err);
+        return;
+    }
+    vlog_msg("snapshot written to %s: %llu chunks stored, %llu zero, %.1f MB, vCPUs paused "
+             "%.1f ms",
+             vm->snapshot_on_dir, (unsigned long long)r.chunks_data,
+             (unsigned long long)r.chunks_zero, r.bytes_on_disk / 1e6, r.paused_ms);
+    if (vm->exit_after_snapshot)
+        vm_request_exit(vm, 0);
+}
+
+#define MAX_POLL 40
+
 static int main_loop(struct vm *vm)
 {
     struct pending_input in = {.off = 0, .len = 0};
     while (!is_stopping(vm)) {
-        struct pollfd pfd[2] = {{.fd = vm->wake_fd, .events = POLLIN}};
+        struct pollfd pfd[MAX_POLL] = {{.fd = vm->wake_fd, .events = POLLIN}};
         nfds_t n = 1;
         int in_fd = console_input_fd(vm->console);
+        nfds_t in_slot = 0;
         if (in_fd >= 0 && in.len == 0) {
-            pfd[1] = (struct pollfd){.fd = in_fd, .events = POLLIN};
-            n = 2;
+            pfd[n] = (struct pollfd){.fd = in_fd, .events = POLLIN};
+            in_slot = n++;
+        }
+        nfds_t api_first = n;
+        if (vm->api) {
+            int fds[MAX_POLL];
+            size_t k = api_server_fds(vm->api, fds, MAX_POLL - n);
+            for (size_t i = 0; i < k; i++)
+                pfd[n++] =
+                    (struct pollfd){.fd = fds[i], .events = api_server_events(vm->api, fds[i])};
         }
         /* With input pending, poll briefly so the guest can drain its FIFO in between. */
         int rc = poll(pfd, n, in.len ? 10 : -1);
@@ -302,7 +366,11 @@ static int main_loop(struct vm *vm)
             if (read(vm->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 return vlog_err(-errno, "eventfd read");
         }
-        if (n == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        for (nfds_t i = api_first; i < n; i++)
+            if (pfd[i].revents)
+                api_server_handle(vm->api, pfd[i].fd);
+        snapshot_on_match(vm);
+        if (in_slot && (pfd[in_slot].revents & (POLLIN | POLLHUP | POLLERR))) {
             enum console_event ev;
             in.len = sizeof(in.buf);
             int err = console_read(vm->console, in.buf, &in.len, &ev);
@@ -366,6 +434,8 @@ void vm_destroy(struct vm *vm)
         return;
     for (unsigned i = 0; i < vm->ncpus; i++)
         vcpu_destroy(vm->vcpus[i]);
+    api_server_destroy(vm->api);
+    watch_destroy(vm->watch);
     vm_destroy_disks(vm);
     sysdev_destroy(vm->sysdev);
     uart_destroy(vm->uart);

@@ -2,6 +2,7 @@
 #ifndef VMRUN_RUNTIME_VM_INTERNAL_H
 #define VMRUN_RUNTIME_VM_INTERNAL_H
 
+#include "vmrun/vcpu.h"
 #include "vmrun/vm.h"
 
 #include <pthread.h>
@@ -38,12 +39,52 @@ struct vm {
     struct console *console;
     int wake_fd; /* eventfd: vCPU threads wake the main loop */
     bool started;
+    bool dirty_logging; /* KVM_MEM_LOG_DIRTY_PAGES set on every slot */
+    bool paused;        /* paused by request (API), not just for an operation */
+    char cmdline[4096]; /* as given to the guest, recorded in snapshots */
+    /* The last snapshot of this VM: the parent of the next diff. Invalid after a failure, since
+     * the dirty logs were consumed. */
+    bool have_parent;
+    char parent_dir[1024];
+    uint64_t parent_index_hash;
+    uint32_t parent_chunk_size;
+    uint32_t snapshot_chunk_size; /* --chunk-size, 0 = default */
+    bool snapshot_hc;             /* --lz4hc */
+    struct api_server *api;
+    struct watch *watch;          /* --snapshot-on */
+    const char *snapshot_on_dir;  /* --snapshot-dir */
+    bool exit_after_snapshot;
+    bool snapshot_on_done;
+    int snapshot_pending;         /* set by the vCPU thread that saw the string (atomic) */
+    bool have_msr_list;
+    struct vcpu_msr_list msr_list;
 
     pthread_mutex_t lock; /* guards the three fields below */
     bool stopping;
     int exit_code;
     int fail_err;
 };
+
+struct vm_saved;
+
+/* Read PICs, IOAPIC, PIT and kvmclock (vCPUs paused). */
+int vm_state_save(struct vm *vm, struct vm_saved *st);
+/* Load them back, in KVM's order. */
+int vm_state_restore(struct vm *vm, const struct vm_saved *st);
+
+/* Turn on KVM dirty logging for every RAM slot (idempotent). */
+int vm_dirty_enable(struct vm *vm);
+/* Set a bit per chunk (RAM-offset chunks of chunk_size) written since the last collect, by the
+ * guest or the VMM; clears the logs. -ENODATA when logging is not on yet. */
+int vm_dirty_collect(struct vm *vm, uint32_t chunk_size, uint64_t *chunks, uint64_t *ndirty);
+
+struct api_ops;
+struct json_object;
+/* Fill ops with the VM's control-socket handlers. */
+void vm_api_ops(struct vm *vm, struct api_ops *ops);
+/* Snapshot to dir (diff or full); result (may be NULL) gets the figures as JSON fields. */
+int vm_api_snapshot(struct vm *vm, const char *dir, bool diff, struct json_object *result,
+                    char *msg, size_t cap);
 
 /* Create the --disk devices, wire them to the MMIO bus and irqfds, and append their
  * virtio_mmio.device= announcements to cmdline (capacity cap). */

@@ -19,7 +19,15 @@ static const char usage_text[] =
     "usage: vmrun <command> [options]\n"
     "\n"
     "commands:\n"
-    "  boot      boot a Linux kernel, or the built-in guest when --kernel is absent\n"
+    "  boot                      boot a Linux kernel, or the built-in guest when --kernel is "
+    "absent\n"
+    "  snapshot --api-sock P DIR [--diff]\n"
+    "                            snapshot the VM serving P into DIR (--diff: only chunks\n"
+    "                            changed since its previous snapshot)\n"
+    "  pause|resume|status|stop --api-sock P\n"
+    "                            control the VM serving P\n"
+    "  inspect DIR [--verify] [--json]\n"
+    "                            describe a snapshot; --verify rechecks every hash\n"
     "\n"
     "boot options:\n"
     "  -k, --kernel FILE     vmlinux (ELF64) or bzImage (LZ4 payload) to boot;\n"
@@ -36,6 +44,12 @@ static const char usage_text[] =
     "                        guest ring 0)\n"
     "      --hugepages       back guest RAM with transparent huge pages\n"
     "      --no-console-input  do not forward stdin to the serial console\n"
+    "      --api-sock PATH   serve the control socket (JSON lines) at PATH\n"
+    "      --snapshot-on STR snapshot when the console prints STR (e.g. READY, a prompt)\n"
+    "      --snapshot-dir DIR  where --snapshot-on writes\n"
+    "      --exit-after-snapshot  end the VM (exit 0) once that snapshot is written\n"
+    "      --chunk-size SIZE snapshot memory chunk size, power of 2, 4K..64M; default 256K\n"
+    "      --lz4hc           compress snapshots with lz4hc (smaller, slower)\n"
     "\n"
     "  -h, --help            show this help\n"
     "  -V, --version         show the version\n"
@@ -104,7 +118,20 @@ int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
     return 0;
 }
 
-enum { OPT_HUGEPAGES = 256, OPT_NO_CONSOLE_INPUT, OPT_HOST_CPUID };
+enum {
+    OPT_HUGEPAGES = 256,
+    OPT_NO_CONSOLE_INPUT,
+    OPT_HOST_CPUID,
+    OPT_API_SOCK,
+    OPT_SNAPSHOT_ON,
+    OPT_SNAPSHOT_DIR,
+    OPT_EXIT_AFTER,
+    OPT_CHUNK_SIZE,
+    OPT_LZ4HC,
+    OPT_DIFF,
+    OPT_VERIFY,
+    OPT_JSON,
+};
 
 static const struct option boot_options[] = {
     {"kernel", required_argument, NULL, 'k'},
@@ -116,6 +143,12 @@ static const struct option boot_options[] = {
     {"no-console-input", no_argument, NULL, OPT_NO_CONSOLE_INPUT},
     {"disk", required_argument, NULL, 'd'},
     {"host-cpuid", no_argument, NULL, OPT_HOST_CPUID},
+    {"api-sock", required_argument, NULL, OPT_API_SOCK},
+    {"snapshot-on", required_argument, NULL, OPT_SNAPSHOT_ON},
+    {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
+    {"exit-after-snapshot", no_argument, NULL, OPT_EXIT_AFTER},
+    {"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
+    {"lz4hc", no_argument, NULL, OPT_LZ4HC},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -154,6 +187,15 @@ static int parse_disk(char *arg, struct vm_config *c)
     return 0;
 }
 
+static int parse_chunk_size(const char *arg, uint32_t *out)
+{
+    uint64_t v;
+    if (cli_parse_size(arg, 10, &v) || v < (4u << 10) || v > (64u << 20) || (v & (v - 1)))
+        return vlog_err(-EINVAL, "--chunk-size %s: a power of 2 from 4K to 64M", arg);
+    *out = (uint32_t)v;
+    return 0;
+}
+
 static int parse_boot(int argc, char **argv, struct cli *out)
 {
     struct vm_config *c = &out->vm;
@@ -187,6 +229,24 @@ static int parse_boot(int argc, char **argv, struct cli *out)
         case OPT_HOST_CPUID:
             c->cpuid_passthrough = true;
             break;
+        case OPT_API_SOCK:
+            c->api_sock = optarg;
+            break;
+        case OPT_SNAPSHOT_ON:
+            c->snapshot_on = optarg;
+            break;
+        case OPT_SNAPSHOT_DIR:
+            c->snapshot_dir = optarg;
+            break;
+        case OPT_EXIT_AFTER:
+            c->exit_after_snapshot = true;
+            break;
+        case OPT_CHUNK_SIZE:
+            err = parse_chunk_size(optarg, &c->chunk_size);
+            break;
+        case OPT_LZ4HC:
+            c->lz4hc = true;
+            break;
         case OPT_HUGEPAGES:
             c->hugepages = true;
             break;
@@ -209,7 +269,70 @@ static int parse_boot(int argc, char **argv, struct cli *out)
         return vlog_err(-EINVAL, "boot: unexpected argument %s", argv[optind]);
     if (c->initrd_path && !c->kernel_path)
         return vlog_err(-EINVAL, "--initrd: needs --kernel (the built-in guest takes no initrd)");
+    if (c->snapshot_on && !c->snapshot_dir)
+        return vlog_err(-EINVAL, "--snapshot-on: needs --snapshot-dir DIR");
+    if ((c->snapshot_dir || c->exit_after_snapshot) && !c->snapshot_on)
+        return vlog_err(-EINVAL, "--snapshot-dir/--exit-after-snapshot: need --snapshot-on STRING");
+    if (c->snapshot_on && (!*c->snapshot_on || strlen(c->snapshot_on) > 255))
+        return vlog_err(-EINVAL, "--snapshot-on: must be 1..255 bytes");
     out->cmd = CLI_BOOT;
+    return 0;
+}
+
+static const struct option client_options[] = {
+    {"api-sock", required_argument, NULL, OPT_API_SOCK},
+    {"diff", no_argument, NULL, OPT_DIFF},
+    {"verify", no_argument, NULL, OPT_VERIFY},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* snapshot/pause/resume/status/stop talk to a running vmrun; inspect reads a directory. */
+static int parse_client(const char *name, enum cli_command cmd, int argc, char **argv,
+                        struct cli *out)
+{
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", client_options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_API_SOCK:
+            out->api_sock = optarg;
+            break;
+        case OPT_DIFF:
+            out->diff = true;
+            break;
+        case OPT_VERIFY:
+            out->verify = true;
+            break;
+        case OPT_JSON:
+            out->json = true;
+            break;
+        case 'h':
+            out->cmd = CLI_HELP;
+            return 0;
+        case ':':
+            return vlog_err(-EINVAL, "%s: option %s needs a value", name, argv[optind - 1]);
+        default:
+            return vlog_err(-EINVAL, "%s: unknown option %s (see vmrun --help)", name,
+                            argv[optind - 1]);
+        }
+    }
+    bool wants_dir = cmd == CLI_SNAPSHOT || cmd == CLI_INSPECT;
+    if (wants_dir && optind < argc)
+        out->dir = argv[optind++];
+    if (optind < argc)
+        return vlog_err(-EINVAL, "%s: unexpected argument %s", name, argv[optind]);
+    if (wants_dir && (!out->dir || !*out->dir))
+        return vlog_err(-EINVAL, "%s: needs a snapshot directory", name);
+    if (cmd != CLI_INSPECT && !out->api_sock)
+        return vlog_err(-EINVAL, "%s: needs --api-sock PATH of a running vmrun", name);
+    if (cmd == CLI_INSPECT && out->api_sock)
+        return vlog_err(-EINVAL, "inspect: reads a directory; --api-sock does not apply");
+    if (out->diff && cmd != CLI_SNAPSHOT)
+        return vlog_err(-EINVAL, "%s: --diff applies to snapshot only", name);
+    if ((out->verify || out->json) && cmd != CLI_INSPECT)
+        return vlog_err(-EINVAL, "%s: --verify/--json apply to inspect only", name);
+    out->cmd = cmd;
     return 0;
 }
 
@@ -231,5 +354,15 @@ int cli_parse(int argc, char **argv, struct cli *out)
     }
     if (!strcmp(cmd, "boot"))
         return parse_boot(argc - 1, argv + 1, out);
+    static const struct {
+        const char *name;
+        enum cli_command cmd;
+    } clients[] = {
+        {"snapshot", CLI_SNAPSHOT}, {"pause", CLI_PAUSE}, {"resume", CLI_RESUME},
+        {"status", CLI_STATUS},     {"stop", CLI_STOP},   {"inspect", CLI_INSPECT},
+    };
+    for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++)
+        if (!strcmp(cmd, clients[i].name))
+            return parse_client(cmd, clients[i].cmd, argc - 1, argv + 1, out);
     return vlog_err(-EINVAL, "unknown command '%s' (see vmrun --help)", cmd);
 }

@@ -1,14 +1,18 @@
 /* vmrun: the command-line entry point. The only place that exits. */
+#include "vmrun/api.h"
 #include "vmrun/cli.h"
 #include "vmrun/guest.h"
+#include "vmrun/inspect.h"
 #include "vmrun/log.h"
 #include "vmrun/vm.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define EXIT_VMM_ERROR 1
 #define EXIT_USAGE 2
+#define CLIENT_TIMEOUT_MS 120000 /* a big snapshot to a slow disk takes a while */
 
 static int cmd_boot(struct vm_config *cfg)
 {
@@ -25,6 +29,28 @@ static int cmd_boot(struct vm_config *cfg)
     return err ? EXIT_VMM_ERROR : code;
 }
 
+/* Send one request, print the reply (JSON) on stdout; exit 0 only when the VM said ok. */
+static int cmd_client(const struct cli *c, const char *name)
+{
+    struct json_object *args = json_object_new_object();
+    if (c->cmd == CLI_SNAPSHOT) {
+        json_object_object_add(args, "dir", json_object_new_string(c->dir));
+        json_object_object_add(args, "diff", json_object_new_boolean(c->diff));
+    }
+    struct json_object *reply = NULL;
+    int err = api_client_call(c->api_sock, name, args, CLIENT_TIMEOUT_MS, &reply);
+    json_object_put(args);
+    if (err)
+        return EXIT_VMM_ERROR;
+    struct json_object *ok = NULL, *msg = NULL;
+    bool good = json_object_object_get_ex(reply, "ok", &ok) && json_object_get_boolean(ok);
+    if (!good && json_object_object_get_ex(reply, "error", &msg))
+        vlog_msg("%s: %s", name, json_object_get_string(msg));
+    printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+    json_object_put(reply);
+    return good ? 0 : EXIT_VMM_ERROR;
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli;
@@ -39,6 +65,18 @@ int main(int argc, char **argv)
         return 0;
     case CLI_BOOT:
         return cmd_boot(&cli.vm);
+    case CLI_SNAPSHOT:
+        return cmd_client(&cli, "snapshot");
+    case CLI_PAUSE:
+        return cmd_client(&cli, "pause");
+    case CLI_RESUME:
+        return cmd_client(&cli, "resume");
+    case CLI_STATUS:
+        return cmd_client(&cli, "status");
+    case CLI_STOP:
+        return cmd_client(&cli, "stop");
+    case CLI_INSPECT:
+        return snapshot_inspect(cli.dir, cli.verify, cli.json, stdout) ? EXIT_VMM_ERROR : 0;
     default:
         return EXIT_USAGE;
     }

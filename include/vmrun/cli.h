@@ -2,6 +2,7 @@
 #ifndef VMRUN_CLI_H
 #define VMRUN_CLI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vmrun/vm.h"
@@ -11,11 +12,21 @@ enum cli_command {
     CLI_HELP,
     CLI_VERSION,
     CLI_BOOT,
+    CLI_SNAPSHOT, /* client: ask a running vmrun to snapshot */
+    CLI_PAUSE,
+    CLI_RESUME,
+    CLI_STATUS,
+    CLI_STOP,
+    CLI_INSPECT,
 };
 
 struct cli {
     enum cli_command cmd;
-    struct vm_config vm; /* for CLI_BOOT */
+    struct vm_config vm;  /* CLI_BOOT */
+    const char *api_sock; /* client commands */
+    const char *dir;      /* CLI_SNAPSHOT, CLI_INSPECT */
+    bool diff;            /* CLI_SNAPSHOT */
+    bool verify, json;    /* CLI_INSPECT */
 };
 
 /* Parse "123", "64K", "256M", "1G", "2T" (shift_default applies to bare numbers) into bytes. */

@@ -50,6 +50,8 @@ int gm_write(struct guest_mem *mem, uint64_t gpa, const void *src, size_t src_si
 /* Record that the VMM wrote [gpa, gpa+len) (KVM's dirty log only sees guest writes). gm_write
  * does this itself; callers writing through gm_ptr pointers must call it. */
 void gm_mark_dirty(struct guest_mem *mem, uint64_t gpa, uint64_t len);
+/* OR the VMM-dirty bits of npages pages from gpa into bits (bit i = page i) and clear them. */
+int gm_dirty_take(struct guest_mem *mem, uint64_t gpa, uint64_t npages, uint64_t *bits);
 /* Whether the VMM marked the page holding gpa dirty. */
 bool gm_test_dirty(const struct guest_mem *mem, uint64_t gpa);
 

@@ -38,6 +38,10 @@ const struct virtio_device_ops *virtio_blk_ops(const struct virtio_blk *b);
 uint64_t virtio_blk_sectors(const struct virtio_blk *b);
 /* Make every completed write durable (fdatasync); used before snapshots. */
 int virtio_blk_sync(struct virtio_blk *b);
+/* Identity of the backing image for snapshots: path, bytes, read-only flag, and a fingerprint
+ * (xxh3 over the size and 16 sampled 4 KiB blocks) that tells a different image apart. */
+int virtio_blk_identity(const struct virtio_blk *b, const char **path, uint64_t *bytes, bool *ro,
+                        uint64_t *fingerprint);
 /* Request counters. */
 void virtio_blk_get_stats(const struct virtio_blk *b, struct virtio_blk_stats *out);
 

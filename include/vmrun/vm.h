@@ -35,6 +35,12 @@ struct vm_config {
     bool cpuid_passthrough;  /* give the guest KVM's supported CPUID unchanged */
     unsigned ndisks;
     struct vm_disk disks[VM_MAX_DISKS];
+    const char *api_sock;     /* control socket path, NULL: none */
+    const char *snapshot_on;  /* snapshot when the console prints this, NULL: never */
+    const char *snapshot_dir; /* where --snapshot-on writes */
+    bool exit_after_snapshot; /* end the VM (exit 0) once that snapshot is written */
+    uint32_t chunk_size;      /* snapshot chunk size, 0 = default */
+    bool lz4hc;               /* snapshots compressed with lz4hc */
 };
 
 /* Build a VM from cfg: KVM VM, memory, irqchip, PIT, devices, loaded kernel, vCPUs (paused). */
@@ -49,6 +55,29 @@ int vm_resume(struct vm *vm);
 int vm_run(struct vm *vm, int *exit_code);
 /* Stop vCPU threads and free everything; NULL is allowed. */
 void vm_destroy(struct vm *vm);
+
+/* What `vmrun snapshot` asks for. */
+struct vm_snapshot_opts {
+    const char *dir;
+    bool diff;           /* only chunks dirtied since the previous snapshot of this VM */
+    uint32_t chunk_size; /* 0: default (a diff always uses its parent's) */
+    bool hc;             /* lz4hc */
+};
+
+/* What a snapshot did, for replies and benchmarks. */
+struct vm_snapshot_result {
+    bool diff;        /* false when a diff was asked for but no parent existed */
+    double paused_ms; /* vCPUs stopped: from pause request to files durable */
+    uint64_t chunks_total, chunks_data, chunks_zero, chunks_absent;
+    uint64_t bytes_on_disk; /* memory image + state tree */
+    uint64_t ram_bytes;
+};
+
+/* Pause, quiesce disks, save every component and guest RAM to opts->dir, resume (unless the VM
+ * was paused before). On failure the VM is left running as it was and -errno returned. */
+int vm_snapshot(struct vm *vm, const struct vm_snapshot_opts *opts, struct vm_snapshot_result *r);
+/* Whether the VM is paused by request (API pause), as opposed to running. */
+bool vm_is_paused(const struct vm *vm);
 
 /* The KVM VM file descriptor. */
 int vm_fd(const struct vm *vm);
