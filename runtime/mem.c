@@ -30,6 +30,7 @@ struct guest_mem {
     uint64_t ram_size;
     size_t nregions;
     struct gm_region regions[GM_MAX_REGIONS]; /* sorted by gpa, non-overlapping */
+    bool anonymous; /* RAM is plain anonymous memory: unpopulated pages read as zero */
     /* One bit per 4 KiB page of [0, top) the VMM itself wrote: KVM's dirty log only sees guest
      * writes, and a snapshot needs both. */
     uint64_t *vmm_dirty;
@@ -110,7 +111,9 @@ static int gm_map_region(const struct gm_region *r, int fd, off_t offset,
     return 0;
 }
 
-int gm_create(uint64_t ram_size, const struct gm_options *opts, struct guest_mem **out)
+/* fd < 0: anonymous RAM; else each region maps fd at its RAM offset, MAP_PRIVATE. */
+static int gm_create_mapped(uint64_t ram_size, int fd, const struct gm_options *opts,
+                            struct guest_mem **out)
 {
     static const struct gm_options defaults;
     int rc;
@@ -141,8 +144,12 @@ int gm_create(uint64_t ram_size, const struct gm_options *opts, struct guest_mem
     rc = mem->vmm_dirty ? gm_add_region(mem, 0, low) : -ENOMEM;
     if (rc == 0 && high)
         rc = gm_add_region(mem, GM_MMIO_HOLE_END, high);
-    for (size_t i = 0; rc == 0 && i < mem->nregions; i++)
-        rc = gm_map_region(&mem->regions[i], -1, 0, opts);
+    mem->anonymous = fd < 0;
+    uint64_t ram_off = 0;
+    for (size_t i = 0; rc == 0 && i < mem->nregions; i++) {
+        rc = gm_map_region(&mem->regions[i], fd, (off_t)ram_off, opts);
+        ram_off += mem->regions[i].size;
+    }
     if (rc < 0) {
         /* Regions live inside the reservation, so unmapping it undoes every partial step. */
         gm_destroy(mem);
@@ -150,6 +157,41 @@ int gm_create(uint64_t ram_size, const struct gm_options *opts, struct guest_mem
     }
     *out = mem;
     return 0;
+}
+
+int gm_create(uint64_t ram_size, const struct gm_options *opts, struct guest_mem **out)
+{
+    return gm_create_mapped(ram_size, -1, opts, out);
+}
+
+int gm_create_from_file(uint64_t ram_size, int fd, const struct gm_options *opts,
+                        struct guest_mem **out)
+{
+    if (fd < 0)
+        return -EBADF;
+    return gm_create_mapped(ram_size, fd, opts, out);
+}
+
+bool gm_is_anonymous(const struct guest_mem *mem)
+{
+    return mem->anonymous;
+}
+
+void gm_set_not_anonymous(struct guest_mem *mem)
+{
+    mem->anonymous = false;
+}
+
+int gm_ram_ptr(const struct guest_mem *mem, uint64_t ram_off, uint64_t len, void **out)
+{
+    uint64_t base = 0;
+    for (size_t i = 0; i < mem->nregions; i++) {
+        const struct gm_region *r = &mem->regions[i];
+        if (ram_off >= base && ram_off - base < r->size)
+            return gm_ptr(mem, r->gpa + (ram_off - base), len, out);
+        base += r->size;
+    }
+    return -EFAULT;
 }
 
 void gm_destroy(struct guest_mem *mem)

@@ -131,7 +131,8 @@ static int snapshot_paused(struct vm *vm, const struct vm_snapshot_opts *o,
         ms->parent_index_hash = vm->parent_index_hash;
     }
     struct snapdir_opts so = {
-        .mem = {.chunk_size = chunk, .hc = o->hc, .dirty = dirty, .ram_is_anonymous = true}};
+        .mem = {.chunk_size = chunk, .hc = o->hc, .dirty = dirty,
+                                      .ram_is_anonymous = gm_is_anonymous(vm->mem)}};
     struct memimg_summary sum;
     if (!err)
         err = snapdir_write(o->dir, ms, vm->mem, &so, &sum, old, old_cap);

@@ -189,6 +189,12 @@ int statetree_build(const struct machine_state *ms, void **blob, size_t *len)
 
 /* ---- checking and parsing ---- */
 
+/* FDT properties are only 4-byte aligned: 64-bit cells are read bytewise. */
+static uint64_t be64_at(const void *p)
+{
+    return fdt64_ld(p);
+}
+
 int statetree_check(const void *blob, size_t len, const char *path)
 {
     if (len < sizeof(struct fdt_header) || fdt_check_header(blob) != 0)
@@ -198,10 +204,10 @@ int statetree_check(const void *blob, size_t len, const char *path)
                         fdt_totalsize(blob), len);
     int off = fdt_path_offset(blob, "/vmrun");
     int plen;
-    const fdt64_t *h = off < 0 ? NULL : fdt_getprop(blob, off, "state-hash", &plen);
+    const void *h = off < 0 ? NULL : fdt_getprop(blob, off, "state-hash", &plen);
     if (!h || plen != 8)
         return vlog_err(-EINVAL, "%s: /vmrun/state-hash missing", path);
-    uint64_t want = fdt64_to_cpu(*h);
+    uint64_t want = be64_at(h);
     void *copy = malloc(len);
     if (!copy)
         return -ENOMEM;
@@ -260,14 +266,14 @@ static void get_blob(struct parser *p, int off, const char *np, const char *name
 
 static uint64_t get_u64(struct parser *p, int off, const char *np, const char *name)
 {
-    const fdt64_t *v = get(p, off, np, name, 8, NULL);
-    return v ? fdt64_to_cpu(*v) : 0;
+    const void *v = get(p, off, np, name, 8, NULL);
+    return v ? be64_at(v) : 0;
 }
 
 static uint32_t get_u32(struct parser *p, int off, const char *np, const char *name)
 {
-    const fdt32_t *v = get(p, off, np, name, 4, NULL);
-    return v ? fdt32_to_cpu(*v) : 0;
+    const void *v = get(p, off, np, name, 4, NULL);
+    return v ? fdt32_ld(v) : 0;
 }
 
 static void get_str(struct parser *p, int off, const char *np, const char *name, char *dst,

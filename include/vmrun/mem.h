@@ -27,6 +27,16 @@ struct gm_options {
 
 /* Reserve the guest-physical span for ram_size bytes of RAM and map anonymous RAM into it. */
 int gm_create(uint64_t ram_size, const struct gm_options *opts, struct guest_mem **out);
+/* Like gm_create, but RAM is fd mapped MAP_PRIVATE (copy-on-write): region i maps the file at
+ * its RAM offset (regions concatenated in GPA order). Restore maps snapshot images this way. */
+int gm_create_from_file(uint64_t ram_size, int fd, const struct gm_options *opts,
+                        struct guest_mem **out);
+/* True when RAM is plain anonymous memory whose never-populated pages read as zero. */
+bool gm_is_anonymous(const struct guest_mem *mem);
+/* Declare that unpopulated pages may hold data after all (RAM filled lazily by userfaultfd). */
+void gm_set_not_anonymous(struct guest_mem *mem);
+/* Host pointer for [ram_off, ram_off+len) of the RAM-offset space, inside one region. */
+int gm_ram_ptr(const struct guest_mem *mem, uint64_t ram_off, uint64_t len, void **out);
 /* Unmap everything; NULL is allowed. */
 void gm_destroy(struct guest_mem *mem);
 

@@ -133,6 +133,8 @@ void workload_fill(const struct guest_env *env)
     uint64_t seed = opt_u64("seed", 1, 0, UINT64_MAX);
     uint64_t rounds = opt_u64("rounds", 1, 1, 1000000);
     uint64_t hold = opt_u64("hold", 0, 0, 1ul << 32);
+    uint64_t touch_mb = opt_u64("touch_mb", 0, 0, 1ul << 20);
+    uint64_t hold2 = opt_u64("hold2", 0, 0, 1ul << 32);
     uint64_t len = mb << 20, npages = len / PAGE_SIZE;
     uint64_t base = ram_region_find(env, len);
     uint64_t key = mix64(seed ^ 0x66696c6c5f6b6579ull);
@@ -141,6 +143,8 @@ void workload_fill(const struct guest_env *env)
 
     if (!base)
         fail(EXIT_USAGE, "mb=%lu does not fit in RAM", mb);
+    if (touch_mb > mb)
+        fail(EXIT_USAGE, "touch_mb=%lu is larger than mb=%lu", touch_mb, mb);
 
     for (uint64_t i = 0; i < npages; i++) {
         char *page = (char *)(base + i * PAGE_SIZE);
@@ -160,6 +164,15 @@ void workload_fill(const struct guest_env *env)
     puts_serial("READY\n");
     if (hold)
         wait_ticks(hold);
+    /* A controlled amount of dirtying for diff-snapshot benchmarks: one word in every page of
+     * the first touch_mb MiB, so exactly those pages change. */
+    if (touch_mb) {
+        for (uint64_t off = 0; off < touch_mb << 20; off += PAGE_SIZE)
+            ((volatile uint64_t *)(base + off))[0] ^= 0x5a5a5a5a5a5a5a5aULL;
+        puts_serial("TOUCHED\n");
+        if (hold2)
+            wait_ticks(hold2);
+    }
 
     h = mix64(key ^ len);
     for (uint64_t r = 0; r < rounds; r++)
