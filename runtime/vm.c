@@ -8,6 +8,9 @@
 #include "vmrun/guest_abi.h"
 #include "vmrun/log.h"
 #include "vmrun/mem.h"
+#include "vmrun/machine_state.h"
+#include "vmrun/restore_mem.h"
+#include "vmrun/memchain.h"
 #include "vmrun/sysdev.h"
 #include "vmrun/uart.h"
 #include "vmrun/vcpu.h"
@@ -25,9 +28,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <stdio.h>
 #include <unistd.h>
-
-#define PAUSE_TIMEOUT_MS 2000
 
 int vm_fd(const struct vm *vm)
 {
@@ -67,7 +69,7 @@ int vm_irq_line(struct vm *vm, unsigned gsi, int level)
     return 0;
 }
 
-static void wake_main(struct vm *vm)
+void vm_wake_main(struct vm *vm)
 {
     uint64_t one = 1;
     /* A full counter still wakes the loop, so a failed write loses nothing. */
@@ -84,7 +86,7 @@ static void request_stop(struct vm *vm, int code, int err)
         vm->fail_err = err;
     }
     pthread_mutex_unlock(&vm->lock);
-    wake_main(vm);
+    vm_wake_main(vm);
 }
 
 void vm_request_exit(struct vm *vm, int code)
@@ -104,7 +106,7 @@ static void uart_tx(void *ctx, uint8_t byte)
     /* Runs in a vCPU thread: only flag the match; the main loop takes the snapshot. */
     if (vm->watch && watch_feed(vm->watch, byte) &&
         !__atomic_exchange_n(&vm->snapshot_pending, 1, __ATOMIC_SEQ_CST))
-        wake_main(vm);
+        vm_wake_main(vm);
 }
 
 static void uart_irq(void *ctx, int level)
@@ -143,14 +145,15 @@ static int create_control(struct vm *vm, const struct vm_config *cfg)
     return 0;
 }
 
-static int create_devices(struct vm *vm, const struct vm_config *cfg)
+static int create_devices(struct vm *vm, const struct vm_config *cfg,
+                          const struct uart_state *uart_st)
 {
     int err = console_create(cfg->console_input ? STDIN_FILENO : -1, STDOUT_FILENO,
                              cfg->console_input, &vm->console);
     if (err)
         return err;
     struct uart_host uh = {.tx = uart_tx, .irq = uart_irq, .ctx = vm};
-    err = uart_create(&uh, NULL, &vm->uart);
+    err = uart_create(&uh, uart_st, &vm->uart);
     if (!err)
         err = bus_register(vm->pio, ABI_COM1_PORT, 8, uart_io, vm->uart);
     struct sysdev_host sh = {.power_off = power_off, .ctx = vm};
@@ -161,6 +164,9 @@ static int create_devices(struct vm *vm, const struct vm_config *cfg)
     return 0;
 }
 
+/* Cold boot (entry set): firmware-like platform state and the boot CPU at the kernel entry.
+ * Restore (entry NULL): the caller loads each vCPU's saved state next. CPUID is computed the
+ * same way in both, so a restored guest sees the CPU it was snapshotted on. */
 static int create_vcpus(struct vm *vm, const struct vm_config *cfg, const struct boot_entry *entry)
 {
     struct kvm_cpuid2 *supported = NULL, *cpuid = NULL;
@@ -183,13 +189,13 @@ static int create_vcpus(struct vm *vm, const struct vm_config *cfg, const struct
         err = cpuid_adjust(cpuid, capacity, &co);
         if (!err)
             err = vcpu_create(vm, i, cpuid, &vm->vcpus[i]);
-        if (!err)
+        if (!err && entry)
             err = boot_setup_vcpu_platform(vcpu_fd(vm->vcpus[i]));
     }
     free(cpuid);
     free(supported);
     /* Only the boot CPU starts at the kernel entry; the others wait for INIT/SIPI. */
-    if (!err)
+    if (!err && entry)
         err = boot_setup_vcpu_regs(vcpu_fd(vm->vcpus[0]), entry);
     return err;
 }
@@ -202,54 +208,16 @@ static int build_cmdline(struct vm *vm, const struct vm_config *cfg, char *buf, 
     if (len >= cap)
         return vlog_err(-E2BIG, "command line: %zu bytes, at most %zu allowed", len, cap - 1);
     memcpy(buf, base, len + 1);
-    return vm_create_disks(vm, cfg, buf, cap);
+    return vm_create_disks(vm, cfg, buf, cap, NULL);
 }
 
-int vm_create(const struct vm_config *cfg, struct vm **out)
+/* Cold boot: load the kernel (or built-in guest) and firmware tables, then the vCPUs. */
+static int boot_fresh(struct vm *vm, const struct vm_config *cfg)
 {
-    if (!cfg || cfg->ncpus == 0 || cfg->ncpus > VM_MAX_VCPUS)
-        return vlog_err(-EINVAL, "vcpus: must be 1..%d", VM_MAX_VCPUS);
-    int err = vcpu_install_kick_handler();
-    if (err)
-        return vlog_err(err, "vcpu kick signal");
-    struct vm *vm = calloc(1, sizeof(*vm));
-    if (!vm)
-        return -ENOMEM;
-    vm->kvm_fd = vm->vm_fd = vm->wake_fd = -1;
-    vm->ncpus = cfg->ncpus;
-    pthread_mutex_init(&vm->lock, NULL);
-
-    vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (vm->wake_fd < 0) {
-        err = vlog_err(-errno, "eventfd");
-        goto fail;
-    }
-    err = kvm_open_vm(cfg, &vm->kvm_fd, &vm->vm_fd);
-    if (err)
-        goto fail;
-    struct gm_options mo = {.hugepages = cfg->hugepages};
-    err = gm_create(cfg->mem_size, &mo, &vm->mem);
-    if (err) {
-        vlog_err(err, "guest memory (%llu bytes)", (unsigned long long)cfg->mem_size);
-        goto fail;
-    }
-    err = kvm_map_memory(vm->vm_fd, vm->mem);
-    if (err)
-        goto fail;
-    err = bus_create("pio", &vm->pio);
-    if (!err)
-        err = bus_create("mmio", &vm->mmio);
-    if (!err)
-        err = create_devices(vm, cfg);
-    if (!err)
-        err = create_control(vm, cfg);
-    if (err)
-        goto fail;
-
     char *cmdline = vm->cmdline;
-    err = build_cmdline(vm, cfg, cmdline, sizeof(vm->cmdline));
+    int err = build_cmdline(vm, cfg, cmdline, sizeof(vm->cmdline));
     if (err)
-        goto fail;
+        return err;
     struct acpi_virtio_dev virtio[VM_MAX_DISKS];
     for (unsigned i = 0; i < vm->ndisks; i++)
         virtio[i] = (struct acpi_virtio_dev){
@@ -268,6 +236,96 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
     err = boot_prepare(vm->mem, &src, &entry);
     if (!err)
         err = create_vcpus(vm, cfg, &entry);
+    return err;
+}
+
+/* Restore: the same devices and vCPUs as at snapshot time, loaded with their saved state. The
+ * guest's memory already holds its kernel, tables and command line. */
+static int boot_restored(struct vm *vm, const struct vm_config *cfg, const struct machine_state *ms)
+{
+    snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", ms->cmdline);
+    char scratch[ABI_CMDLINE_MAX] = "";
+    int err = vm_create_disks(vm, cfg, scratch, sizeof(scratch), ms);
+    if (!err)
+        err = create_vcpus(vm, cfg, NULL);
+    /* VM-wide state first (PIT, clock, PICs, IOAPIC), then each vCPU: vcpu_state.c orders the
+     * per-vCPU pieces. */
+    if (!err)
+        err = vm_state_restore(vm, &ms->vm);
+    for (unsigned i = 0; i < vm->ncpus && !err; i++)
+        err = vcpu_restore(vm->vcpus[i], &ms->vcpus[i]);
+    return err;
+}
+
+/* Guest RAM: fresh anonymous memory, or filled from a snapshot chain in the chosen mode. */
+static int create_memory(struct vm *vm, const struct vm_config *cfg, struct vm_restore_src *src)
+{
+    struct gm_options mo = {.hugepages = cfg->hugepages};
+    int err = 0;
+    if (src && src->mode == VM_MEMORY_COW) {
+        int fd;
+        err = restore_raw_open(src->chain, src->dir, &fd, &src->raw_reused);
+        if (!err) {
+            err = gm_create_from_file(cfg->mem_size, fd, &mo, &vm->mem);
+            close(fd); /* the mapping keeps the file */
+        }
+    } else {
+        err = gm_create(cfg->mem_size, &mo, &vm->mem);
+        if (!err && src && src->mode == VM_MEMORY_EAGER)
+            err = restore_eager(src->chain, vm->mem, 0);
+        if (!err && src && src->mode == VM_MEMORY_LAZY) {
+            err = lazy_mem_start(src->chain, vm->mem, &vm->lazy);
+            gm_set_not_anonymous(vm->mem);
+        }
+    }
+    if (err)
+        return vlog_err(err, "guest memory (%llu bytes)", (unsigned long long)cfg->mem_size);
+    return 0;
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out)
+{
+    return vm_build(cfg, NULL, out);
+}
+
+int vm_build(const struct vm_config *cfg, struct vm_restore_src *src, struct vm **out)
+{
+    if (!cfg || cfg->ncpus == 0 || cfg->ncpus > VM_MAX_VCPUS)
+        return vlog_err(-EINVAL, "vcpus: must be 1..%d", VM_MAX_VCPUS);
+    int err = vcpu_install_kick_handler();
+    if (err)
+        return vlog_err(err, "vcpu kick signal");
+    struct vm *vm = calloc(1, sizeof(*vm));
+    if (!vm)
+        return -ENOMEM;
+    vm->kvm_fd = vm->vm_fd = vm->wake_fd = -1;
+    vm->ncpus = cfg->ncpus;
+    vm->cpuid_passthrough = cfg->cpuid_passthrough;
+    pthread_mutex_init(&vm->lock, NULL);
+
+    vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vm->wake_fd < 0) {
+        err = vlog_err(-errno, "eventfd");
+        goto fail;
+    }
+    err = kvm_open_vm(cfg, &vm->kvm_fd, &vm->vm_fd);
+    if (err)
+        goto fail;
+    err = create_memory(vm, cfg, src);
+    if (err)
+        goto fail;
+    err = kvm_map_memory(vm->vm_fd, vm->mem);
+    if (err)
+        goto fail;
+    err = bus_create("pio", &vm->pio);
+    if (!err)
+        err = bus_create("mmio", &vm->mmio);
+    if (!err)
+        err = create_devices(vm, cfg, src ? &src->ms->uart : NULL);
+    if (!err)
+        err = create_control(vm, cfg);
+    if (!err)
+        err = src ? boot_restored(vm, cfg, src->ms) : boot_fresh(vm, cfg);
     if (err)
         goto fail;
     *out = vm;
@@ -277,163 +335,14 @@ fail:
     return err;
 }
 
-/* Returns the first error but always tries every vCPU. */
-int vm_pause(struct vm *vm)
-{
-    int err = 0;
-    for (unsigned i = 0; i < vm->ncpus; i++)
-        vcpu_request_pause(vm->vcpus[i]);
-    for (unsigned i = 0; i < vm->ncpus; i++) {
-        int e = vcpu_wait_state(vm->vcpus[i], VCPU_PAUSED, PAUSE_TIMEOUT_MS);
-        if (e && !err)
-            err = vlog_err(e, "vcpu %u: pause", i);
-    }
-    return err;
-}
-
-static bool is_stopping(struct vm *vm)
-{
-    pthread_mutex_lock(&vm->lock);
-    bool s = vm->stopping;
-    pthread_mutex_unlock(&vm->lock);
-    return s;
-}
-
-/* Input the UART could not take yet waits here, so piped input is never dropped. */
-struct pending_input {
-    uint8_t buf[256];
-    size_t off, len;
-};
-
-static void feed_uart(struct vm *vm, struct pending_input *in)
-{
-    size_t n = uart_receive(vm->uart, in->buf + in->off, in->len - in->off);
-    in->off += n;
-    if (in->off == in->len)
-        in->off = in->len = 0;
-}
-
-/* --snapshot-on fired: snapshot once, then keep running or end the VM. */
-static void snapshot_on_match(struct vm *vm)
-{
-    if (!__atomic_load_n(&vm->snapshot_pending, __ATOMIC_SEQ_CST) || vm->snapshot_on_done)
-        return;
-    vm->snapshot_on_done = true;
-    struct vm_snapshot_opts o = {
-        .dir = vm->snapshot_on_dir, .chunk_size = vm->snapshot_chunk_size, .hc = vm->snapshot_hc};
-    struct vm_snapshot_result r;
-    int err = vm_snapshot(vm, &o, &r);
-    if (err) {
-        vm_request_fail(vm, err);
-        return;
-    }
-    vlog_msg("snapshot written to %s: %llu chunks stored, %llu zero, %.1f MB, vCPUs paused "
-             "%.1f ms",
-             vm->snapshot_on_dir, (unsigned long long)r.chunks_data,
-             (unsigned long long)r.chunks_zero, r.bytes_on_disk / 1e6, r.paused_ms);
-    if (vm->exit_after_snapshot)
-        vm_request_exit(vm, 0);
-}
-
-#define MAX_POLL 40
-
-static int main_loop(struct vm *vm)
-{
-    struct pending_input in = {.off = 0, .len = 0};
-    while (!is_stopping(vm)) {
-        struct pollfd pfd[MAX_POLL] = {{.fd = vm->wake_fd, .events = POLLIN}};
-        nfds_t n = 1;
-        int in_fd = console_input_fd(vm->console);
-        nfds_t in_slot = 0;
-        if (in_fd >= 0 && in.len == 0) {
-            pfd[n] = (struct pollfd){.fd = in_fd, .events = POLLIN};
-            in_slot = n++;
-        }
-        nfds_t api_first = n;
-        if (vm->api) {
-            int fds[MAX_POLL];
-            size_t k = api_server_fds(vm->api, fds, MAX_POLL - n);
-            for (size_t i = 0; i < k; i++)
-                pfd[n++] =
-                    (struct pollfd){.fd = fds[i], .events = api_server_events(vm->api, fds[i])};
-        }
-        /* With input pending, poll briefly so the guest can drain its FIFO in between. */
-        int rc = poll(pfd, n, in.len ? 10 : -1);
-        if (rc < 0 && errno != EINTR)
-            return vlog_err(-errno, "poll");
-        if (pfd[0].revents & POLLIN) {
-            uint64_t v;
-            if (read(vm->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-                return vlog_err(-errno, "eventfd read");
-        }
-        for (nfds_t i = api_first; i < n; i++)
-            if (pfd[i].revents)
-                api_server_handle(vm->api, pfd[i].fd);
-        snapshot_on_match(vm);
-        if (in_slot && (pfd[in_slot].revents & (POLLIN | POLLHUP | POLLERR))) {
-            enum console_event ev;
-            in.len = sizeof(in.buf);
-            int err = console_read(vm->console, in.buf, &in.len, &ev);
-            if (err)
-                return vlog_err(err, "console input");
-            if (ev == CONSOLE_QUIT) {
-                vlog_msg("quit requested from the console (Ctrl-A x)");
-                vm_request_exit(vm, 0);
-            }
-        }
-        if (in.len)
-            feed_uart(vm, &in);
-    }
-    return 0;
-}
-
-int vm_resume(struct vm *vm)
-{
-    int err = 0;
-    /* No wait for RUNNING: a vCPU may legitimately park again at once (guest power-off). */
-    for (unsigned i = 0; i < vm->ncpus && !err; i++)
-        err = vcpu_request_run(vm->vcpus[i]);
-    return err;
-}
-
-int vm_start(struct vm *vm)
-{
-    if (vm->started)
-        return 0;
-    int err = 0;
-    for (unsigned i = 0; i < vm->ncpus && !err; i++)
-        err = vcpu_start(vm->vcpus[i]);
-    for (unsigned i = 0; i < vm->ncpus && !err; i++)
-        err = vcpu_wait_state(vm->vcpus[i], VCPU_PAUSED, PAUSE_TIMEOUT_MS);
-    if (!err)
-        err = vm_resume(vm);
-    if (err)
-        return vlog_err(err, "starting vcpus");
-    vm->started = true;
-    return 0;
-}
-
-int vm_run(struct vm *vm, int *exit_code)
-{
-    int err = vm_start(vm);
-    if (err)
-        return err;
-    err = main_loop(vm);
-    int perr = vm_pause(vm);
-    pthread_mutex_lock(&vm->lock);
-    if (!err)
-        err = vm->fail_err;
-    *exit_code = vm->exit_code;
-    pthread_mutex_unlock(&vm->lock);
-    return err ? err : perr;
-}
-
 void vm_destroy(struct vm *vm)
 {
     if (!vm)
         return;
     for (unsigned i = 0; i < vm->ncpus; i++)
         vcpu_destroy(vm->vcpus[i]);
+    lazy_mem_stop(vm->lazy); /* only once no vCPU can fault any more */
+    memchain_close(vm->chain);
     api_server_destroy(vm->api);
     watch_destroy(vm->watch);
     vm_destroy_disks(vm);

@@ -51,11 +51,15 @@ struct vm {
     uint32_t snapshot_chunk_size; /* --chunk-size, 0 = default */
     bool snapshot_hc;             /* --lz4hc */
     struct api_server *api;
-    struct watch *watch;          /* --snapshot-on */
-    const char *snapshot_on_dir;  /* --snapshot-dir */
+    struct watch *watch;         /* --snapshot-on */
+    const char *snapshot_on_dir; /* --snapshot-dir */
     bool exit_after_snapshot;
     bool snapshot_on_done;
-    int snapshot_pending;         /* set by the vCPU thread that saw the string (atomic) */
+    int snapshot_pending;   /* set by the vCPU thread that saw the string (atomic) */
+    struct lazy_mem *lazy;  /* lazy restore's userfaultfd handler */
+    struct memchain *chain; /* lazy restore: where the handler reads chunks */
+    bool restored;          /* built from a snapshot */
+    bool cpuid_passthrough; /* recorded in snapshots so a restore sees the same CPUID */
     bool have_msr_list;
     struct vcpu_msr_list msr_list;
 
@@ -66,6 +70,24 @@ struct vm {
 };
 
 struct vm_saved;
+struct machine_state;
+struct memchain;
+struct lazy_mem;
+
+/* Where a restored VM's memory and state come from (NULL for a cold boot). */
+struct vm_restore_src {
+    const struct machine_state *ms;
+    struct memchain *chain;
+    enum vm_memory_mode mode;
+    const char *dir;
+    bool raw_reused; /* out: cow mode found a valid memory.raw */
+};
+
+/* Wake the main loop (safe from any thread). */
+void vm_wake_main(struct vm *vm);
+
+/* The one constructor behind vm_create (src NULL) and vm_restore. */
+int vm_build(const struct vm_config *cfg, struct vm_restore_src *src, struct vm **out);
 
 /* Read PICs, IOAPIC, PIT and kvmclock (vCPUs paused). */
 int vm_state_save(struct vm *vm, struct vm_saved *st);
@@ -87,8 +109,10 @@ int vm_api_snapshot(struct vm *vm, const char *dir, bool diff, struct json_objec
                     char *msg, size_t cap);
 
 /* Create the --disk devices, wire them to the MMIO bus and irqfds, and append their
- * virtio_mmio.device= announcements to cmdline (capacity cap). */
-int vm_create_disks(struct vm *vm, const struct vm_config *cfg, char *cmdline, size_t cap);
+ * virtio_mmio.device= announcements to cmdline (capacity cap). With ms (restore), each transport
+ * resumes from its saved state and the image must match the saved identity. */
+int vm_create_disks(struct vm *vm, const struct vm_config *cfg, char *cmdline, size_t cap,
+                    const struct machine_state *ms);
 /* Tear down what vm_create_disks built. */
 void vm_destroy_disks(struct vm *vm);
 

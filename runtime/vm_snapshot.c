@@ -74,6 +74,7 @@ static int save_machine(struct vm *vm, struct machine_state *ms)
     ms->format_version = 1;
     host_cpu_name(ms->host_cpu, sizeof(ms->host_cpu));
     ms->ncpus = vm->ncpus;
+    ms->cpuid_passthrough = vm->cpuid_passthrough;
     snprintf(ms->cmdline, sizeof(ms->cmdline), "%s", vm->cmdline);
     int err = 0;
     if (!vm->have_msr_list) {
@@ -130,8 +131,9 @@ static int snapshot_paused(struct vm *vm, const struct vm_snapshot_opts *o,
         snprintf(ms->parent, sizeof(ms->parent), "%s", vm->parent_dir);
         ms->parent_index_hash = vm->parent_index_hash;
     }
-    struct snapdir_opts so = {
-        .mem = {.chunk_size = chunk, .hc = o->hc, .dirty = dirty,
+    struct snapdir_opts so = {.mem = {.chunk_size = chunk,
+                                      .hc = o->hc,
+                                      .dirty = dirty,
                                       .ram_is_anonymous = gm_is_anonymous(vm->mem)}};
     struct memimg_summary sum;
     if (!err)

@@ -121,6 +121,7 @@ static void build_tree(struct builder *b, const struct machine_state *ms)
     end(b);
     node(b, "vm");
     prop_u32(b, "vcpus", ms->ncpus);
+    prop_u32(b, "host-cpuid", ms->cpuid_passthrough);
     prop_str(b, "cmdline", ms->cmdline);
     prop(b, "pic-master", &ms->vm.pic_master, sizeof(ms->vm.pic_master));
     prop(b, "pic-slave", &ms->vm.pic_slave, sizeof(ms->vm.pic_slave));
@@ -383,6 +384,9 @@ int statetree_parse(const void *blob, size_t len, const char *path, struct machi
     ms->ncpus = get_u32(&p, off, "/vm", "vcpus");
     if (!p.err && (ms->ncpus == 0 || ms->ncpus > VM_MAX_VCPUS))
         bad(&p, "/vm", "vcpus", "outside 1..64");
+    ms->cpuid_passthrough = get_u32(&p, off, "/vm", "host-cpuid");
+    if (!p.err && ms->cpuid_passthrough > 1)
+        bad(&p, "/vm", "host-cpuid", "must be 0 or 1");
     get_str(&p, off, "/vm", "cmdline", ms->cmdline, sizeof(ms->cmdline));
     get_blob(&p, off, "/vm", "pic-master", &ms->vm.pic_master, sizeof(ms->vm.pic_master));
     get_blob(&p, off, "/vm", "pic-slave", &ms->vm.pic_slave, sizeof(ms->vm.pic_slave));

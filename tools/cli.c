@@ -21,6 +21,9 @@ static const char usage_text[] =
     "commands:\n"
     "  boot                      boot a Linux kernel, or the built-in guest when --kernel is "
     "absent\n"
+    "  restore DIR [--memory cow|eager|lazy] [--disk N=FILE] [--api-sock P]\n"
+    "                            resume the VM saved in DIR (cow: map the image copy-on-write,\n"
+    "                            clones share pages; eager: decompress first; lazy: on touch)\n"
     "  snapshot --api-sock P DIR [--diff]\n"
     "                            snapshot the VM serving P into DIR (--diff: only chunks\n"
     "                            changed since its previous snapshot)\n"
@@ -131,6 +134,7 @@ enum {
     OPT_DIFF,
     OPT_VERIFY,
     OPT_JSON,
+    OPT_MEMORY,
 };
 
 static const struct option boot_options[] = {
@@ -279,6 +283,106 @@ static int parse_boot(int argc, char **argv, struct cli *out)
     return 0;
 }
 
+static const struct option restore_options[] = {
+    {"api-sock", required_argument, NULL, OPT_API_SOCK},
+    {"disk", required_argument, NULL, 'd'},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"snapshot-on", required_argument, NULL, OPT_SNAPSHOT_ON},
+    {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
+    {"exit-after-snapshot", no_argument, NULL, OPT_EXIT_AFTER},
+    {"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
+    {"lz4hc", no_argument, NULL, OPT_LZ4HC},
+    {"no-console-input", no_argument, NULL, OPT_NO_CONSOLE_INPUT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* N=FILE: disk N of the snapshot comes from FILE instead of the recorded path. */
+static int parse_disk_override(char *arg, struct vm_restore_opts *ro)
+{
+    char *eq = strchr(arg, '=');
+    unsigned n;
+    if (!eq || eq == arg || !eq[1])
+        return vlog_err(-EINVAL, "--disk %s: expected N=FILE", arg);
+    *eq = '\0';
+    int err = cli_parse_uint(arg, 0, VM_MAX_DISKS - 1, &n);
+    *eq = '=';
+    if (err)
+        return vlog_err(-EINVAL, "--disk %s: N must be 0..%d", arg, VM_MAX_DISKS - 1);
+    ro->disk_override[n] = eq + 1;
+    return 0;
+}
+
+static int parse_restore(int argc, char **argv, struct cli *out)
+{
+    struct vm_config *c = &out->vm;
+    struct vm_restore_opts *ro = &out->restore;
+    c->console_input = true;
+    ro->memory = VM_MEMORY_COW;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":d:h", restore_options, NULL)) != -1) {
+        int err = 0;
+        switch (opt) {
+        case OPT_API_SOCK:
+            c->api_sock = optarg;
+            break;
+        case 'd':
+            err = parse_disk_override(optarg, ro);
+            break;
+        case OPT_MEMORY:
+            if (!strcmp(optarg, "cow"))
+                ro->memory = VM_MEMORY_COW;
+            else if (!strcmp(optarg, "eager"))
+                ro->memory = VM_MEMORY_EAGER;
+            else if (!strcmp(optarg, "lazy"))
+                ro->memory = VM_MEMORY_LAZY;
+            else
+                err = vlog_err(-EINVAL, "--memory %s: one of cow, eager, lazy", optarg);
+            break;
+        case OPT_SNAPSHOT_ON:
+            c->snapshot_on = optarg;
+            break;
+        case OPT_SNAPSHOT_DIR:
+            c->snapshot_dir = optarg;
+            break;
+        case OPT_EXIT_AFTER:
+            c->exit_after_snapshot = true;
+            break;
+        case OPT_CHUNK_SIZE:
+            err = parse_chunk_size(optarg, &c->chunk_size);
+            break;
+        case OPT_LZ4HC:
+            c->lz4hc = true;
+            break;
+        case OPT_NO_CONSOLE_INPUT:
+            c->console_input = false;
+            break;
+        case 'h':
+            out->cmd = CLI_HELP;
+            return 0;
+        case ':':
+            return vlog_err(-EINVAL, "restore: option %s needs a value", argv[optind - 1]);
+        default:
+            return vlog_err(-EINVAL, "restore: unknown option %s (see vmrun --help)",
+                            argv[optind - 1]);
+        }
+        if (err)
+            return err;
+    }
+    if (optind < argc)
+        ro->dir = argv[optind++];
+    if (optind < argc)
+        return vlog_err(-EINVAL, "restore: unexpected argument %s", argv[optind]);
+    if (!ro->dir || !*ro->dir)
+        return vlog_err(-EINVAL, "restore: needs a snapshot directory");
+    if (c->snapshot_on && !c->snapshot_dir)
+        return vlog_err(-EINVAL, "--snapshot-on: needs --snapshot-dir DIR");
+    if ((c->snapshot_dir || c->exit_after_snapshot) && !c->snapshot_on)
+        return vlog_err(-EINVAL, "--snapshot-dir/--exit-after-snapshot: need --snapshot-on STRING");
+    out->cmd = CLI_RESTORE;
+    return 0;
+}
+
 static const struct option client_options[] = {
     {"api-sock", required_argument, NULL, OPT_API_SOCK},
     {"diff", no_argument, NULL, OPT_DIFF},
@@ -354,6 +458,8 @@ int cli_parse(int argc, char **argv, struct cli *out)
     }
     if (!strcmp(cmd, "boot"))
         return parse_boot(argc - 1, argv + 1, out);
+    if (!strcmp(cmd, "restore"))
+        return parse_restore(argc - 1, argv + 1, out);
     static const struct {
         const char *name;
         enum cli_command cmd;

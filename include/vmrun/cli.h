@@ -18,15 +18,17 @@ enum cli_command {
     CLI_STATUS,
     CLI_STOP,
     CLI_INSPECT,
+    CLI_RESTORE,
 };
 
 struct cli {
     enum cli_command cmd;
-    struct vm_config vm;  /* CLI_BOOT */
-    const char *api_sock; /* client commands */
-    const char *dir;      /* CLI_SNAPSHOT, CLI_INSPECT */
-    bool diff;            /* CLI_SNAPSHOT */
-    bool verify, json;    /* CLI_INSPECT */
+    struct vm_config vm;            /* CLI_BOOT, CLI_RESTORE (host-side options) */
+    struct vm_restore_opts restore; /* CLI_RESTORE */
+    const char *api_sock;           /* client commands */
+    const char *dir;                /* CLI_SNAPSHOT, CLI_INSPECT */
+    bool diff;                      /* CLI_SNAPSHOT */
+    bool verify, json;              /* CLI_INSPECT */
 };
 
 /* Parse "123", "64K", "256M", "1G", "2T" (shift_default applies to bare numbers) into bytes. */

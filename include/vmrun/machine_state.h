@@ -40,6 +40,7 @@ struct machine_state {
     uint32_t format_version;
     char host_cpu[64];
     uint32_t ncpus;
+    uint32_t cpuid_passthrough; /* --host-cpuid at boot: restore must present the same CPUID */
     char cmdline[4096];
     struct vm_saved vm;
     struct vcpu_saved vcpus[VM_MAX_VCPUS];

@@ -28,11 +28,14 @@ int restore_raw_open(struct memchain *c, const char *dir, int *fd_out, bool *reu
  * fault, UFFDIO_ZEROPAGE for ZERO chunks. Guest accesses (through KVM) and vmrun's own accesses
  * are both served. */
 int lazy_mem_start(struct memchain *c, struct guest_mem *mem, struct lazy_mem **out);
-/* Stop the handler thread and close the userfaultfd (after the vCPUs are stopped). NULL ok. */
+/* Stop the handler thread and close the userfaultfd (after the vCPUs are stopped; pages never
+ * touched by then read as zeros afterwards). The chain must stay open until here. NULL ok. */
 void lazy_mem_stop(struct lazy_mem *l);
 
 struct lazy_stats {
     uint64_t faults, chunks_copied, chunks_zeroed;
+    int error; /* first failure (-errno, e.g. -EBADMSG for a corrupt chunk); 0: none. A chunk
+                * that could not be read was resolved with zeros so the guest does not hang. */
 };
 /* Counters so far. */
 void lazy_mem_stats(const struct lazy_mem *l, struct lazy_stats *out);

@@ -19,6 +19,23 @@ struct guest_mem;
 struct vm_disk {
     const char *path;
     bool ro;
+    bool replaced; /* restore: --disk N=FILE given, skip the identity check */
+};
+
+/* How restore fills guest RAM. */
+enum vm_memory_mode {
+    VM_MEMORY_COW,   /* map a raw cache of the image copy-on-write (clones share pages) */
+    VM_MEMORY_EAGER, /* decompress everything before the guest runs */
+    VM_MEMORY_LAZY,  /* fill each chunk on first touch (userfaultfd) */
+};
+
+/* What `vmrun restore` asks for. */
+struct vm_restore_opts {
+    const char *dir;
+    enum vm_memory_mode memory;
+    const char *disk_override[VM_MAX_DISKS]; /* --disk N=FILE */
+    bool bad_snapshot; /* out: the failure was the snapshot's content (exit code 2) */
+    double restore_ms; /* out: from the start of vm_restore until the VM is ready to run */
 };
 
 /* Everything the CLI decides; vm_create() turns it into a VM. */
@@ -45,6 +62,9 @@ struct vm_config {
 
 /* Build a VM from cfg: KVM VM, memory, irqchip, PIT, devices, loaded kernel, vCPUs (paused). */
 int vm_create(const struct vm_config *cfg, struct vm **out);
+/* Rebuild a VM from ro->dir through the same constructors as vm_create; cfg carries the host
+ * side (console, control socket, --snapshot-on) and is completed from the snapshot. */
+int vm_restore(struct vm_restore_opts *ro, struct vm_config *cfg, struct vm **out);
 /* Start the vCPU threads (idempotent) and let them run. */
 int vm_start(struct vm *vm);
 /* Park every vCPU outside KVM_RUN within a bounded time; -ETIMEDOUT names the laggard. */

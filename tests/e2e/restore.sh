@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Restore fidelity: the fill+hash workload snapshotted at READY while it keeps computing must
+# reach the same RESULT as an uninterrupted run, in every memory mode, for two restores of one
+# snapshot running side by side, and through a diff chain; timer ticks keep counting. Hostile
+# snapshots are refused with exit 2 and an error naming the file.
+set -u
+VMRUN=$1
+[[ -r /dev/kvm && -w /dev/kvm ]] || { echo "SKIP: /dev/kvm not available"; exit 77; }
+tmp=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
+result() { grep -m1 '^RESULT' <<<"$1" | cut -d' ' -f2; }
+
+work="workload=fill mb=192 seed=9 rounds=8"
+ref=$(timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work" 2>&1)
+want=$(result "$ref")
+[[ -n $want ]] && ok "uninterrupted RESULT $want" || { bad "reference run:"; echo "$ref"; exit 1; }
+
+out=$(timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work" \
+    --snapshot-on READY --snapshot-dir "$tmp/s" --exit-after-snapshot 2>&1)
+[[ $? -eq 0 && -f $tmp/s/vmstate.dtb ]] && ok "snapshot at READY" || { bad "snapshot:"; echo "$out"; exit 1; }
+ready_ticks=$(grep -o 'ticks [0-9]*' <<<"$out" | head -n1 | cut -d' ' -f2)
+
+for mode in cow eager lazy; do
+    out=$(timeout 120 "$VMRUN" restore "$tmp/s" --memory "$mode" --no-console-input 2>&1)
+    rc=$?
+    got=$(result "$out")
+    end_ticks=$(grep -o '^ticks [0-9]*' <<<"$out" | cut -d' ' -f2)
+    if [[ $rc -eq 0 && $got == "$want" ]]; then
+        ok "restore --memory $mode: RESULT $got ($(grep -m1 'restored' <<<"$out" | sed 's/^vmrun: //'))"
+    else
+        bad "restore --memory $mode: exit $rc, RESULT '$got' (want $want):"; sed 's/^/    /' <<<"$out"
+    fi
+    if [[ -n $end_ticks && -n $ready_ticks ]] && ((end_ticks > ready_ticks)); then
+        ok "$mode: ticks kept counting ($ready_ticks at READY, $end_ticks at the end)"
+    else
+        bad "$mode: ticks '$end_ticks' after restore vs '$ready_ticks' at READY"
+    fi
+done
+[[ -f $tmp/s/memory.raw ]] && ok "cow left a reusable memory.raw" || bad "no memory.raw after cow restore"
+
+# Two clones of one snapshot side by side.
+timeout 120 "$VMRUN" restore "$tmp/s" --no-console-input >"$tmp/c1" 2>&1 &
+p1=$!
+timeout 120 "$VMRUN" restore "$tmp/s" --no-console-input >"$tmp/c2" 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+g1=$(result "$(cat "$tmp/c1")")
+g2=$(result "$(cat "$tmp/c2")")
+[[ $r1 -eq 0 && $r2 -eq 0 && $g1 == "$want" && $g2 == "$want" ]] &&
+    ok "two clones side by side: $g1 $g2" || bad "clones: exit $r1/$r2, RESULT $g1/$g2"
+
+# A diff chain: full at READY, diff after the guest changes 8 MiB, restore the diff.
+work2="workload=fill mb=192 seed=11 rounds=8 hold=30 touch_mb=8 hold2=150"
+ref2=$(timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work2" 2>&1)
+want2=$(result "$ref2")
+sock=$tmp/api.sock
+timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work2" --api-sock "$sock" \
+    --snapshot-on READY --snapshot-dir "$tmp/base" >"$tmp/vm.out" 2>&1 &
+vm=$!
+for ((i = 0; i < 300; i++)); do grep -q TOUCHED "$tmp/vm.out" && break; sleep 0.05; done
+d=$("$VMRUN" snapshot --api-sock "$sock" "$tmp/diff" --diff 2>&1)
+grep -q '"diff":true' <<<"$d" && ok "diff snapshot after TOUCHED" || bad "diff: $d"
+wait $vm
+[[ $(result "$(cat "$tmp/vm.out")") == "$want2" ]] && ok "snapshotted VM itself still reaches $want2" ||
+    bad "snapshotted VM: $(result "$(cat "$tmp/vm.out")") vs $want2"
+for mode in cow eager lazy; do
+    out=$(timeout 120 "$VMRUN" restore "$tmp/diff" --memory "$mode" --no-console-input 2>&1)
+    [[ $? -eq 0 && $(result "$out") == "$want2" ]] && ok "restore diff chain --memory $mode: $want2" ||
+        { bad "diff chain $mode:"; sed 's/^/    /' <<<"$out"; }
+done
+
+# Hostile snapshots: refused before the guest runs, exit 2, the file named.
+hostile() { # NAME PATTERN SETUP...
+    local name=$1 pattern=$2
+    shift 2
+    rm -rf "$tmp/h"
+    cp -r "$tmp/s" "$tmp/h"
+    rm -f "$tmp/h/memory.raw" "$tmp/h"/memory.raw.*
+    "$@"
+    local out rc
+    out=$(timeout 60 "$VMRUN" restore "$tmp/h" --no-console-input 2>&1)
+    rc=$?
+    if [[ $rc -eq 2 ]] && grep -qE "$pattern" <<<"$out" && ! grep -q "^RESULT" <<<"$out"; then
+        ok "hostile $name: $(head -n1 <<<"$out")"
+    else
+        bad "hostile $name: exit $rc:"; sed 's/^/    /' <<<"$out"
+    fi
+}
+flip() { python3 -c "import sys; p=sys.argv[1]; o=int(sys.argv[2]); b=bytearray(open(p,'rb').read()); b[o]^=0x10; open(p,'wb').write(b)" "$@"; }
+trunc() { truncate -s "$2" "$1"; }
+hostile "truncated vmstate.dtb" "vmstate.dtb" trunc "$tmp/h/vmstate.dtb" 100
+hostile "empty vmstate.dtb" "vmstate.dtb" trunc "$tmp/h/vmstate.dtb" 0
+hostile "truncated memory.lz4" "memory.lz4" trunc "$tmp/h/memory.lz4" 5000
+hostile "wrong magic" "memory.lz4.*magic" flip "$tmp/h/memory.lz4" 0
+hostile "dtb hash mismatch" "vmstate.dtb.*state-hash" flip "$tmp/h/vmstate.dtb" 2000
+mid=$(($(stat -c %s "$tmp/s/memory.lz4") / 2))
+hostile "chunk hash mismatch" "memory.lz4: chunk [0-9]+" flip "$tmp/h/memory.lz4" $mid
+hostile "missing memory.lz4" "memory.lz4" rm "$tmp/h/memory.lz4"
+out=$("$VMRUN" restore "$tmp/nope" 2>&1); [[ $? -eq 2 ]] && ok "missing directory: $out" || bad "missing dir: $out"
+exit $fail
