@@ -15,7 +15,9 @@ need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=n
 need cpio cpio
 need gzip gzip
 
-if [[ ! -s $cache/vmlinuz || ! -s $cache/initramfs.cpio.gz ]]; then
+# Bump when the initramfs contents change, so existing caches are rebuilt.
+layout=2
+if [[ ! -s $cache/vmlinuz || ! -s $cache/initramfs.cpio.gz || $(cat "$cache/layout" 2>/dev/null) != "$layout" ]]; then
     pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
     if [[ -z $pkg ]]; then
         apt-get update -qq >>"$log" 2>&1 || true
@@ -52,12 +54,15 @@ for w in $(cat /proc/cmdline); do
 done
 [ -n "$t" ] && [ -x "/tests/$t" ] && "/tests/$t"
 echo "vmrun-initramfs: done"
-poweroff -f
+# reboot, not poweroff: with reboot=k the i8042 reset ends vmrun with exit code 0, and a
+# hardware-reduced ACPI machine has no poweroff path.
+reboot -f
 INIT
     chmod +x "$root/init"
     (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -9) >"$cache/initramfs.cpio.gz"
     cp "$work/kernel/boot/vmlinuz-$ver" "$cache/vmlinuz"
     echo "$ver" >"$cache/kernel.version"
+    echo "$layout" >"$cache/layout"
     rm -rf "$work"
 fi
 echo "$cache"
