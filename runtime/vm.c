@@ -315,6 +315,8 @@ int vm_build(const struct vm_config *cfg, struct vm_restore_src *src, struct vm 
     if (err)
         goto fail;
     err = kvm_map_memory(vm->vm_fd, vm->mem);
+    if (!err)
+        err = kvm_create_irqchip(vm->vm_fd);
     if (err)
         goto fail;
     err = bus_create("pio", &vm->pio);

@@ -59,23 +59,22 @@ int kvm_open_vm(const struct vm_config *cfg, int *kvm_fd_out, int *vm_fd_out)
         close(kvm_fd);
         return err;
     }
+    *kvm_fd_out = kvm_fd;
+    *vm_fd_out = vm_fd;
+    return 0;
+}
+
+int kvm_create_irqchip(int vm_fd)
+{
     /* Both are needed by VMX hosts only; others may refuse them, which is fine. */
     ioctl(vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR);
     uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
     ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
-
     struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
     if (ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-        err = vlog_err(-errno, "KVM_CREATE_IRQCHIP");
-    else if (ioctl(vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-        err = vlog_err(-errno, "KVM_CREATE_PIT2");
-    if (err) {
-        close(vm_fd);
-        close(kvm_fd);
-        return err;
-    }
-    *kvm_fd_out = kvm_fd;
-    *vm_fd_out = vm_fd;
+        return vlog_err(-errno, "KVM_CREATE_IRQCHIP");
+    if (ioctl(vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+        return vlog_err(-errno, "KVM_CREATE_PIT2");
     return 0;
 }
 
