@@ -113,19 +113,37 @@ static int diff_bitmap(struct vm *vm, const struct vm_snapshot_opts *o, uint32_t
     return 0;
 }
 
+/* VMRUN_TRACE=1 prints where a snapshot's pause goes, for benchmarking and diagnosis. */
+struct phase_clock {
+    bool on;
+    double last;
+};
+
+static void phase(struct phase_clock *pc, const char *what)
+{
+    if (!pc->on)
+        return;
+    double t = now_ms();
+    vlog_msg("snapshot trace: %-22s %8.2f ms", what, t - pc->last);
+    pc->last = t;
+}
+
 static int snapshot_paused(struct vm *vm, const struct vm_snapshot_opts *o,
-                           struct vm_snapshot_result *r, char *old, size_t old_cap)
+                           struct vm_snapshot_result *r, char *old, size_t old_cap,
+                           struct phase_clock *pc)
 {
     struct machine_state *ms = calloc(1, sizeof(*ms));
     if (!ms)
         return -ENOMEM;
     int err = save_machine(vm, ms);
+    phase(pc, "save components");
     uint32_t chunk = vm->have_parent && o->diff ? vm->parent_chunk_size : o->chunk_size;
     if (!chunk)
         chunk = MEMIMG_DEFAULT_CHUNK;
     uint64_t *dirty = NULL;
     if (!err)
         err = diff_bitmap(vm, o, chunk, &dirty);
+    phase(pc, "collect dirty log");
     r->diff = dirty != NULL;
     if (r->diff) {
         snprintf(ms->parent, sizeof(ms->parent), "%s", vm->parent_dir);
@@ -138,6 +156,7 @@ static int snapshot_paused(struct vm *vm, const struct vm_snapshot_opts *o,
     struct memimg_summary sum;
     if (!err)
         err = snapdir_write(o->dir, ms, vm->mem, &so, &sum, old, old_cap);
+    phase(pc, "write directory");
     free(dirty);
     free(ms);
     /* Dirty logs were consumed above: without this snapshot on disk a diff has no parent. */
@@ -157,7 +176,9 @@ static int snapshot_paused(struct vm *vm, const struct vm_snapshot_opts *o,
     r->chunks_absent = sum.chunks_absent;
     r->bytes_on_disk = sum.file_bytes;
     r->ram_bytes = sum.ram_bytes;
-    return vm_dirty_enable(vm);
+    err = vm_dirty_enable(vm);
+    phase(pc, "enable dirty logging");
+    return err;
 }
 
 int vm_snapshot(struct vm *vm, const struct vm_snapshot_opts *o, struct vm_snapshot_result *r)
@@ -172,20 +193,24 @@ int vm_snapshot(struct vm *vm, const struct vm_snapshot_opts *o, struct vm_snaps
                         "parent",
                         o->dir);
     double t0 = now_ms();
+    const char *trace = getenv("VMRUN_TRACE");
+    struct phase_clock pc = {.on = trace && *trace && *trace != '0', .last = t0};
     bool was_paused = vm->paused;
     int err = was_paused ? 0 : vm_pause(vm);
+    phase(&pc, "pause vCPUs");
     if (err) {
         vm_resume(vm);
         return err;
     }
     char old[PATH_MAX] = "";
-    err = snapshot_paused(vm, o, r, old, sizeof(old));
-    r->paused_ms = now_ms() - t0;
+    err = snapshot_paused(vm, o, r, old, sizeof(old), &pc);
     if (!was_paused) {
         int rerr = vm_resume(vm);
         if (!err)
             err = rerr;
     }
+    r->paused_ms = now_ms() - t0;
+    phase(&pc, "resume");
     snapdir_remove(old);
     return err;
 }
