@@ -200,6 +200,49 @@ static int parse_chunk_size(const char *arg, uint32_t *out)
     return 0;
 }
 
+/* Options boot and restore share: where the VM is driven from and how it snapshots itself.
+ * Returns 1 when opt was one of them (err set on a bad value), 0 otherwise. */
+static int parse_host_option(int opt, const char *arg, struct vm_config *c, int *err)
+{
+    switch (opt) {
+    case OPT_API_SOCK:
+        c->api_sock = arg;
+        return 1;
+    case OPT_SNAPSHOT_ON:
+        c->snapshot_on = arg;
+        return 1;
+    case OPT_SNAPSHOT_DIR:
+        c->snapshot_dir = arg;
+        return 1;
+    case OPT_EXIT_AFTER:
+        c->exit_after_snapshot = true;
+        return 1;
+    case OPT_CHUNK_SIZE:
+        *err = parse_chunk_size(arg, &c->chunk_size);
+        return 1;
+    case OPT_LZ4HC:
+        c->lz4hc = true;
+        return 1;
+    case OPT_NO_CONSOLE_INPUT:
+        c->console_input = false;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Checks that span several host options, shared by boot and restore. */
+static int check_host_options(const struct vm_config *c)
+{
+    if (c->snapshot_on && !c->snapshot_dir)
+        return vlog_err(-EINVAL, "--snapshot-on: needs --snapshot-dir DIR");
+    if ((c->snapshot_dir || c->exit_after_snapshot) && !c->snapshot_on)
+        return vlog_err(-EINVAL, "--snapshot-dir/--exit-after-snapshot: need --snapshot-on STRING");
+    if (c->snapshot_on && (!*c->snapshot_on || strlen(c->snapshot_on) > 255))
+        return vlog_err(-EINVAL, "--snapshot-on: must be 1..255 bytes");
+    return 0;
+}
+
 static int parse_boot(int argc, char **argv, struct cli *out)
 {
     struct vm_config *c = &out->vm;
@@ -209,6 +252,11 @@ static int parse_boot(int argc, char **argv, struct cli *out)
     int opt;
     while ((opt = getopt_long(argc, argv, "+:k:i:c:m:p:d:h", boot_options, NULL)) != -1) {
         int err = 0;
+        if (parse_host_option(opt, optarg, c, &err)) {
+            if (err)
+                return err;
+            continue;
+        }
         switch (opt) {
         case 'k':
             c->kernel_path = optarg;
@@ -233,29 +281,8 @@ static int parse_boot(int argc, char **argv, struct cli *out)
         case OPT_HOST_CPUID:
             c->cpuid_passthrough = true;
             break;
-        case OPT_API_SOCK:
-            c->api_sock = optarg;
-            break;
-        case OPT_SNAPSHOT_ON:
-            c->snapshot_on = optarg;
-            break;
-        case OPT_SNAPSHOT_DIR:
-            c->snapshot_dir = optarg;
-            break;
-        case OPT_EXIT_AFTER:
-            c->exit_after_snapshot = true;
-            break;
-        case OPT_CHUNK_SIZE:
-            err = parse_chunk_size(optarg, &c->chunk_size);
-            break;
-        case OPT_LZ4HC:
-            c->lz4hc = true;
-            break;
         case OPT_HUGEPAGES:
             c->hugepages = true;
-            break;
-        case OPT_NO_CONSOLE_INPUT:
-            c->console_input = false;
             break;
         case 'h':
             out->cmd = CLI_HELP;
@@ -273,12 +300,9 @@ static int parse_boot(int argc, char **argv, struct cli *out)
         return vlog_err(-EINVAL, "boot: unexpected argument %s", argv[optind]);
     if (c->initrd_path && !c->kernel_path)
         return vlog_err(-EINVAL, "--initrd: needs --kernel (the built-in guest takes no initrd)");
-    if (c->snapshot_on && !c->snapshot_dir)
-        return vlog_err(-EINVAL, "--snapshot-on: needs --snapshot-dir DIR");
-    if ((c->snapshot_dir || c->exit_after_snapshot) && !c->snapshot_on)
-        return vlog_err(-EINVAL, "--snapshot-dir/--exit-after-snapshot: need --snapshot-on STRING");
-    if (c->snapshot_on && (!*c->snapshot_on || strlen(c->snapshot_on) > 255))
-        return vlog_err(-EINVAL, "--snapshot-on: must be 1..255 bytes");
+    int err = check_host_options(c);
+    if (err)
+        return err;
     out->cmd = CLI_BOOT;
     return 0;
 }
@@ -322,10 +346,12 @@ static int parse_restore(int argc, char **argv, struct cli *out)
     int opt;
     while ((opt = getopt_long(argc, argv, ":d:h", restore_options, NULL)) != -1) {
         int err = 0;
+        if (parse_host_option(opt, optarg, c, &err)) {
+            if (err)
+                return err;
+            continue;
+        }
         switch (opt) {
-        case OPT_API_SOCK:
-            c->api_sock = optarg;
-            break;
         case 'd':
             err = parse_disk_override(optarg, ro);
             break;
@@ -338,24 +364,6 @@ static int parse_restore(int argc, char **argv, struct cli *out)
                 ro->memory = VM_MEMORY_LAZY;
             else
                 err = vlog_err(-EINVAL, "--memory %s: one of cow, eager, lazy", optarg);
-            break;
-        case OPT_SNAPSHOT_ON:
-            c->snapshot_on = optarg;
-            break;
-        case OPT_SNAPSHOT_DIR:
-            c->snapshot_dir = optarg;
-            break;
-        case OPT_EXIT_AFTER:
-            c->exit_after_snapshot = true;
-            break;
-        case OPT_CHUNK_SIZE:
-            err = parse_chunk_size(optarg, &c->chunk_size);
-            break;
-        case OPT_LZ4HC:
-            c->lz4hc = true;
-            break;
-        case OPT_NO_CONSOLE_INPUT:
-            c->console_input = false;
             break;
         case 'h':
             out->cmd = CLI_HELP;
@@ -375,10 +383,9 @@ static int parse_restore(int argc, char **argv, struct cli *out)
         return vlog_err(-EINVAL, "restore: unexpected argument %s", argv[optind]);
     if (!ro->dir || !*ro->dir)
         return vlog_err(-EINVAL, "restore: needs a snapshot directory");
-    if (c->snapshot_on && !c->snapshot_dir)
-        return vlog_err(-EINVAL, "--snapshot-on: needs --snapshot-dir DIR");
-    if ((c->snapshot_dir || c->exit_after_snapshot) && !c->snapshot_on)
-        return vlog_err(-EINVAL, "--snapshot-dir/--exit-after-snapshot: need --snapshot-on STRING");
+    int err = check_host_options(c);
+    if (err)
+        return err;
     out->cmd = CLI_RESTORE;
     return 0;
 }

@@ -9,8 +9,9 @@
 /* Start of the MMIO hole below 4 GiB; RAM beyond it continues at 4 GiB. */
 #define GM_MMIO_HOLE_START 0xC0000000ULL
 #define GM_MMIO_HOLE_END 0x100000000ULL
-/* Largest guest RAM we accept (the boot identity map covers this much). */
-#define GM_MAX_RAM (32ULL << 30)
+/* Largest guest RAM we accept: with the 1 GiB MMIO hole it ends at 32 GiB, what the boot
+ * identity map covers. */
+#define GM_MAX_RAM (31ULL << 30)
 
 struct guest_mem;
 

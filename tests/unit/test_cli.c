@@ -139,13 +139,69 @@ static void test_help_version(void **state)
     assert_non_null(strstr(cli_usage(), "--mem SIZE"));
 }
 
+static void test_restore(void **state)
+{
+    (void)state;
+    struct cli c;
+    assert_int_equal(PARSE(&c, "restore", "snap"), 0);
+    assert_int_equal(c.cmd, CLI_RESTORE);
+    assert_string_equal(c.restore.dir, "snap");
+    assert_int_equal(c.restore.memory, VM_MEMORY_COW);
+    assert_true(c.vm.console_input);
+    char d0[] = "0=copy.img", d3[] = "3=other.img";
+    assert_int_equal(PARSE(&c, "restore", "--memory", "lazy", "--disk", d0, "snap", "--disk", d3,
+                           "--api-sock", "/tmp/s", "--no-console-input"),
+                     0);
+    assert_int_equal(c.restore.memory, VM_MEMORY_LAZY);
+    assert_string_equal(c.restore.disk_override[0], "copy.img");
+    assert_string_equal(c.restore.disk_override[3], "other.img");
+    assert_null(c.restore.disk_override[1]);
+    assert_string_equal(c.vm.api_sock, "/tmp/s");
+    assert_false(c.vm.console_input);
+    assert_int_equal(PARSE(&c, "restore", "snap", "--memory", "eager"), 0);
+    assert_int_equal(c.restore.memory, VM_MEMORY_EAGER);
+
+    char bad1[] = "x.img", bad2[] = "9=x.img", bad3[] = "0=", bad4[] = "a=x";
+    assert_int_equal(PARSE(&c, "restore"), -EINVAL);
+    assert_int_equal(PARSE(&c, "restore", "snap", "--memory", "fast"), -EINVAL);
+    assert_int_equal(PARSE(&c, "restore", "snap", "--disk", bad1), -EINVAL);
+    assert_int_equal(PARSE(&c, "restore", "snap", "--disk", bad2), -EINVAL);
+    assert_int_equal(PARSE(&c, "restore", "snap", "--disk", bad3), -EINVAL);
+    assert_int_equal(PARSE(&c, "restore", "snap", "--disk", bad4), -EINVAL);
+    assert_int_equal(PARSE(&c, "restore", "snap", "other"), -EINVAL);
+    assert_int_equal(PARSE(&c, "restore", "snap", "--snapshot-on", "READY"), -EINVAL);
+    assert_int_equal(PARSE(&c, "restore", "snap", "--chunk-size", "3K", "--snapshot-on", "x",
+                           "--snapshot-dir", "d"),
+                     -EINVAL);
+}
+
+static void test_clients(void **state)
+{
+    (void)state;
+    struct cli c;
+    assert_int_equal(PARSE(&c, "snapshot", "--api-sock", "s", "dir", "--diff"), 0);
+    assert_int_equal(c.cmd, CLI_SNAPSHOT);
+    assert_true(c.diff);
+    assert_string_equal(c.dir, "dir");
+    assert_int_equal(PARSE(&c, "inspect", "dir", "--verify", "--json"), 0);
+    assert_true(c.verify && c.json);
+    assert_int_equal(PARSE(&c, "status", "--api-sock", "s"), 0);
+    assert_int_equal(c.cmd, CLI_STATUS);
+    assert_int_equal(PARSE(&c, "snapshot", "dir"), -EINVAL);             /* no socket */
+    assert_int_equal(PARSE(&c, "snapshot", "--api-sock", "s"), -EINVAL); /* no dir */
+    assert_int_equal(PARSE(&c, "pause", "--api-sock", "s", "--diff"), -EINVAL);
+    assert_int_equal(PARSE(&c, "inspect", "dir", "--api-sock", "s"), -EINVAL);
+    assert_int_equal(PARSE(&c, "status", "--api-sock", "s", "extra"), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_size_suffixes), cmocka_unit_test(test_size_rejects),
         cmocka_unit_test(test_uint),          cmocka_unit_test(test_boot_defaults),
         cmocka_unit_test(test_boot_options),  cmocka_unit_test(test_boot_rejects),
-        cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_help_version),  cmocka_unit_test(test_restore),
+        cmocka_unit_test(test_clients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

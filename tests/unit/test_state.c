@@ -10,8 +10,8 @@
 #include "vmrun/machine_state.h"
 #include "vmrun/statetree.h"
 #include "vmrun/vcpu.h"
+#include "tiny_elf.h"
 
-#include <elf.h>
 #include <errno.h>
 #include <libfdt.h>
 #include <stdlib.h>
@@ -191,35 +191,12 @@ static void test_tree_hostile(void **state)
     free(b);
 }
 
-/* A tiny guest that spins: enough for KVM to have real register and device state. */
-struct tiny {
-    Elf64_Ehdr eh;
-    Elf64_Phdr ph;
-    uint8_t code[16];
-};
-
-static struct vm *make_vm(struct tiny *t, unsigned ncpus)
+/* A tiny guest that spins (inc %rax; jmp .-3): enough for KVM to have real register and
+ * device state. */
+static struct vm *make_vm(struct tiny_elf *t, unsigned ncpus)
 {
-    memset(t, 0, sizeof(*t));
-    memcpy(t->eh.e_ident, ELFMAG, SELFMAG);
-    t->eh.e_ident[EI_CLASS] = ELFCLASS64;
-    t->eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    t->eh.e_type = ET_EXEC;
-    t->eh.e_machine = EM_X86_64;
-    t->eh.e_entry = 0x100000;
-    t->eh.e_phoff = offsetof(struct tiny, ph);
-    t->eh.e_phentsize = sizeof(Elf64_Phdr);
-    t->eh.e_phnum = 1;
-    t->ph = (Elf64_Phdr){.p_type = PT_LOAD,
-                         .p_offset = offsetof(struct tiny, code),
-                         .p_paddr = 0x100000,
-                         .p_filesz = 16,
-                         .p_memsz = 16};
-    t->code[0] = 0x48; /* inc %rax; jmp .-3 */
-    t->code[1] = 0xff;
-    t->code[2] = 0xc0;
-    t->code[3] = 0xeb;
-    t->code[4] = 0xfb;
+    static const uint8_t code[] = {0x48, 0xff, 0xc0, 0xeb, 0xfb};
+    tiny_elf_make(t, code, sizeof(code));
     struct vm_config cfg = {
         .mem_size = 32 << 20, .ncpus = ncpus, .builtin_image = t, .builtin_size = sizeof(*t)};
     struct vm *vm;
@@ -234,7 +211,7 @@ static void test_kvm_roundtrip(void **state)
         print_message("SKIP: /dev/kvm not available\n");
         skip();
     }
-    struct tiny t;
+    struct tiny_elf t;
     struct vm *vm = make_vm(&t, 2);
     assert_int_equal(vm_start(vm), 0);
     usleep(20000);

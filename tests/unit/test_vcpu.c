@@ -6,42 +6,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tiny_elf.h"
 #include "vmrun/vm.h"
 
-#include <elf.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#define LOAD_ADDR 0x100000
-
-/* A minimal ELF whose code is either "jmp ." (spins in the guest) or "hlt; jmp .-1" with
- * interrupts off (sleeps inside KVM forever). */
-struct tiny {
-    Elf64_Ehdr eh;
-    Elf64_Phdr ph;
-    uint8_t code[16];
-};
-
-static void make_tiny(struct tiny *t, const uint8_t *code, size_t len)
-{
-    memset(t, 0, sizeof(*t));
-    memcpy(t->eh.e_ident, ELFMAG, SELFMAG);
-    t->eh.e_ident[EI_CLASS] = ELFCLASS64;
-    t->eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    t->eh.e_ident[EI_VERSION] = EV_CURRENT;
-    t->eh.e_type = ET_EXEC;
-    t->eh.e_machine = EM_X86_64;
-    t->eh.e_entry = LOAD_ADDR;
-    t->eh.e_phoff = offsetof(struct tiny, ph);
-    t->eh.e_phentsize = sizeof(Elf64_Phdr);
-    t->eh.e_phnum = 1;
-    t->ph.p_type = PT_LOAD;
-    t->ph.p_offset = offsetof(struct tiny, code);
-    t->ph.p_paddr = LOAD_ADDR;
-    t->ph.p_filesz = t->ph.p_memsz = sizeof(t->code);
-    memcpy(t->code, code, len);
-}
 
 static double now_ms(void)
 {
@@ -56,8 +26,8 @@ static void pause_resume_cycles(const uint8_t *code, size_t len, unsigned ncpus)
         print_message("SKIP: /dev/kvm not available\n");
         skip();
     }
-    struct tiny t;
-    make_tiny(&t, code, len);
+    struct tiny_elf t;
+    tiny_elf_make(&t, code, len);
     struct vm_config cfg = {
         .mem_size = 32ULL << 20,
         .ncpus = ncpus,
