@@ -29,7 +29,7 @@ int vm_pause(struct vm *vm)
     return err;
 }
 
-static bool is_stopping(struct vm *vm)
+bool vm_stopping(struct vm *vm)
 {
     pthread_mutex_lock(&vm->lock);
     bool s = vm->stopping;
@@ -78,7 +78,7 @@ static void snapshot_on_match(struct vm *vm)
 static int main_loop(struct vm *vm)
 {
     struct pending_input in = {.off = 0, .len = 0};
-    while (!is_stopping(vm)) {
+    while (!vm_stopping(vm)) {
         struct pollfd pfd[MAX_POLL] = {{.fd = vm->wake_fd, .events = POLLIN}};
         nfds_t n = 1;
         int in_fd = console_input_fd(vm->console);

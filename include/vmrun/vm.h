@@ -118,5 +118,7 @@ int vm_irq_line(struct vm *vm, unsigned gsi, int level);
 void vm_request_exit(struct vm *vm, int code);
 /* Ask the main loop to end the VM because of a VMM-side error err (-errno). */
 void vm_request_fail(struct vm *vm, int err);
+/* True once the VM is ending (power-off or failure): vCPUs park at their next exit. */
+bool vm_stopping(struct vm *vm);
 
 #endif

@@ -4,6 +4,7 @@
  * programming the PIT and every workload happen in ring 3. */
 #include <stdint.h>
 #include "vmrun/guest_abi.h"
+#include "kern.h"
 #include "sys.h"
 
 struct tss {
@@ -53,6 +54,8 @@ __attribute__((noreturn)) void enter_user(uint64_t rip, uint64_t rsp, uint64_t a
 __attribute__((noreturn)) void umain(uint64_t boot_params);
 
 volatile uint64_t guest_ticks;
+/* In .data, not .bss: pvh_setup() sets it before _start zeroes .bss. */
+__attribute__((section(".data"))) volatile uint32_t guest_pvh_boot;
 
 static uint64_t gdt[GDT_ENTRIES] = {
     [SEL_KCODE / 8] = 0x00af9a000000ffffull,        /* 64-bit code, DPL 0 */
@@ -63,37 +66,20 @@ static uint64_t gdt[GDT_ENTRIES] = {
 static struct tss_io tss;
 static struct idt_gate idt[IDT_ENTRIES];
 
-static inline void outb(uint16_t port, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-
-static inline void outl(uint16_t port, uint32_t v)
-{
-    __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static void kputc(char c)
+void kputc(char c)
 {
     for (int i = 0; i < 1000 && !(inb(ABI_COM1_PORT + 5) & 0x20); i++)
         ;
     outb(ABI_COM1_PORT, (uint8_t)c);
 }
 
-static void kputs(const char *s)
+void kputs(const char *s)
 {
     while (*s)
         kputc(*s++);
 }
 
-static void kputhex(uint64_t v)
+void kputhex(uint64_t v)
 {
     int shift = 60;
     kputs("0x");
@@ -103,7 +89,7 @@ static void kputhex(uint64_t v)
         kputc("0123456789abcdef"[(v >> shift) & 0xf]);
 }
 
-static void kputdec(uint64_t v)
+void kputdec(uint64_t v)
 {
     char buf[24];
     int n = 0;
@@ -135,7 +121,15 @@ __attribute__((noreturn, used)) void exception_handler(const struct trap_frame *
     kputs(" rsp=");
     kputhex(f->rsp);
     kputc('\n');
-    outl(ABI_EXIT_PORT, EXIT_EXCEPTION);
+    kexit(EXIT_EXCEPTION);
+}
+
+/* Power off from ring 0: vmrun's exit port, then (PVH boot) QEMU's (sys.h). */
+void kexit(uint32_t code)
+{
+    outl(ABI_EXIT_PORT, code);
+    if (guest_pvh_boot)
+        outl(QEMU_EXIT_PORT, code);
     for (;;)
         __asm__ volatile("cli; hlt");
 }

@@ -142,7 +142,9 @@ void gprintf(const char *fmt, ...)
 
 void guest_exit(uint32_t code)
 {
-    outl(ABI_EXIT_PORT, code);
+    outl(ABI_EXIT_PORT, code); /* vmrun stops here */
+    if (guest_pvh_boot)
+        outl(QEMU_EXIT_PORT, code); /* QEMU's isa-debug-exit (sys.h) */
     for (;;)
         cpu_relax();
 }

@@ -25,6 +25,14 @@
  * ud2. Number in RAX, result in RAX, nothing else clobbered. */
 #define SYS_WAIT 0 /* sti; hlt until the next interrupt. Returns the tick count. */
 
+/* Second exit port, for QEMU: vmrun's exit port ABI_EXIT_PORT (0x510) is where QEMU has its
+ * fw_cfg device, which its firmware needs, so an isa-debug-exit cannot sit there. A guest booted
+ * through PVH (guest_pvh_boot != 0) powers off by writing the code to ABI_EXIT_PORT and then, if
+ * it is still running, to this port (QEMU: -device isa-debug-exit,iobase=0xf4,iosize=0x04, exit
+ * status (code << 1) | 1); under QEMU the first write only selects a fw_cfg entry. Booted by
+ * vmrun, the guest writes ABI_EXIT_PORT only, as before. */
+#define QEMU_EXIT_PORT 0xf4
+
 /* Exit code when ring 0 takes an exception. */
 #define EXIT_EXCEPTION 70
 
@@ -40,6 +48,9 @@ extern char sys_gate[];
 
 /* Timer ticks, incremented by the IRQ0 handler (ring 0); ring 3 reads it directly. */
 extern volatile uint64_t guest_ticks;
+/* Non-zero when the guest came in through the PVH entry (pvh_setup.c sets it before _start; it
+ * lives in .data, which _start does not zero). Ring 3 reads it directly. */
+extern volatile uint32_t guest_pvh_boot;
 /* End of the guest image (linker script), 4 KiB aligned. */
 extern char _end[];
 #endif
