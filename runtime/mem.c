@@ -99,8 +99,10 @@ static int gm_map_region(const struct gm_region *r, int fd, off_t offset,
     void *p = mmap(r->host, r->size, PROT_READ | PROT_WRITE, flags, fd, fd < 0 ? 0 : offset);
     if (p == MAP_FAILED)
         return -errno;
-    /* The user asked for huge pages explicitly, so a kernel without THP is an error, not a hint. */
-    if (opts->hugepages && madvise(r->host, r->size, MADV_HUGEPAGE) < 0)
+    /* Advice, on by default: a kernel built without THP (EINVAL) simply runs with small pages.
+     * Only anonymous RAM: file-backed private mappings cannot take huge pages. */
+    if (opts->hugepages && fd < 0 && madvise(r->host, r->size, MADV_HUGEPAGE) < 0 &&
+        errno != EINVAL)
         return -errno;
     /* Naming is cosmetic (smaps accounting); kernels without CONFIG_ANON_VMA_NAME say EINVAL. */
     if (fd < 0 && prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)(uintptr_t)r->host,

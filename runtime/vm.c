@@ -270,6 +270,9 @@ static int create_memory(struct vm *vm, const struct vm_config *cfg, struct vm_r
             close(fd); /* the mapping keeps the file */
         }
     } else {
+        /* userfaultfd resolves lazy faults page by page: no huge-page advice there. */
+        if (src && src->mode == VM_MEMORY_LAZY)
+            mo.hugepages = false;
         err = gm_create(cfg->mem_size, &mo, &vm->mem);
         if (!err && src && src->mode == VM_MEMORY_EAGER)
             err = restore_eager(src->chain, vm->mem, 0);

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config libfdt-dev liblz4-dev libxxhash-dev libcmocka-dev
-      libjson-c-dev device-tree-compiler acpica-tools cpio python3)
+      libjson-c-dev device-tree-compiler acpica-tools cpio python3 qemu-system-x86)
 
 install_missing() {
     local missing=()

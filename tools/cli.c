@@ -45,7 +45,8 @@ static const char usage_text[] =
     "      --host-cpuid      pass KVM's CPUID through unchanged (by default CMPXCHG16B,\n"
     "                        XSAVE/AVX and SMAP are hidden: this host cannot run them in\n"
     "                        guest ring 0)\n"
-    "      --hugepages       back guest RAM with transparent huge pages\n"
+    "      --no-hugepages    do not advise transparent huge pages for guest RAM (default:\n"
+    "                        advised, so first touches fault 2 MiB at a time)\n"
     "      --no-console-input  do not forward stdin to the serial console\n"
     "      --api-sock PATH   serve the control socket (JSON lines) at PATH\n"
     "      --snapshot-on STR snapshot when the console prints STR (e.g. READY, a prompt)\n"
@@ -135,6 +136,7 @@ enum {
     OPT_VERIFY,
     OPT_JSON,
     OPT_MEMORY,
+    OPT_NO_HUGEPAGES,
 };
 
 static const struct option boot_options[] = {
@@ -144,6 +146,7 @@ static const struct option boot_options[] = {
     {"mem", required_argument, NULL, 'm'},
     {"cpus", required_argument, NULL, 'p'},
     {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+    {"no-hugepages", no_argument, NULL, OPT_NO_HUGEPAGES},
     {"no-console-input", no_argument, NULL, OPT_NO_CONSOLE_INPUT},
     {"disk", required_argument, NULL, 'd'},
     {"host-cpuid", no_argument, NULL, OPT_HOST_CPUID},
@@ -249,6 +252,9 @@ static int parse_boot(int argc, char **argv, struct cli *out)
     c->mem_size = DEFAULT_MEM;
     c->ncpus = 1;
     c->console_input = true;
+    /* Huge pages by default, as QEMU does: first touches then fault 2 MiB at a time (a 4 GiB
+     * guest filling 2 GiB: 1.1 s instead of 5 s here). */
+    c->hugepages = true;
     int opt;
     while ((opt = getopt_long(argc, argv, "+:k:i:c:m:p:d:h", boot_options, NULL)) != -1) {
         int err = 0;
@@ -283,6 +289,9 @@ static int parse_boot(int argc, char **argv, struct cli *out)
             break;
         case OPT_HUGEPAGES:
             c->hugepages = true;
+            break;
+        case OPT_NO_HUGEPAGES:
+            c->hugepages = false;
             break;
         case 'h':
             out->cmd = CLI_HELP;
@@ -342,6 +351,7 @@ static int parse_restore(int argc, char **argv, struct cli *out)
     struct vm_config *c = &out->vm;
     struct vm_restore_opts *ro = &out->restore;
     c->console_input = true;
+    c->hugepages = true; /* eager restores decompress into huge pages */
     ro->memory = VM_MEMORY_COW;
     int opt;
     while ((opt = getopt_long(argc, argv, ":d:h", restore_options, NULL)) != -1) {

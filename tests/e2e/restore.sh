@@ -73,6 +73,24 @@ for mode in cow eager lazy; do
         { bad "diff chain $mode:"; sed 's/^/    /' <<<"$out"; }
 done
 
+# virtio-blk: snapshot after the guest has written the whole disk, before it reads it back; the
+# restored guest must find every sector it wrote (on the disk, or on a copy via --disk 0=).
+truncate -s 4M "$tmp/disk.img"
+out=$(timeout 120 "$VMRUN" boot --mem 128M --no-console-input --disk "$tmp/disk.img"     --cmdline workload=blk --snapshot-on "blk: wrote" --snapshot-dir "$tmp/b" --exit-after-snapshot 2>&1)
+[[ $? -eq 0 && -f $tmp/b/vmstate.dtb ]] && ! grep -q "BLK OK" <<<"$out" &&
+    ok "snapshot between the blk write and read-back passes" || { bad "blk snapshot:"; echo "$out"; }
+cp "$tmp/disk.img" "$tmp/copy.img"
+out=$(timeout 120 "$VMRUN" restore "$tmp/b" --no-console-input 2>&1)
+[[ $? -eq 0 ]] && grep -q "BLK OK 8192" <<<"$out" && ok "restored blk workload: $(grep 'BLK OK' <<<"$out")" ||
+    { bad "restored blk workload:"; sed 's/^/    /' <<<"$out"; }
+out=$(timeout 120 "$VMRUN" restore "$tmp/b" --memory lazy --disk "0=$tmp/copy.img" --no-console-input 2>&1)
+[[ $? -eq 0 ]] && grep -q "BLK OK 8192" <<<"$out" && ok "restored onto a copy with --disk 0=: BLK OK" ||
+    { bad "restore onto a copy:"; sed 's/^/    /' <<<"$out"; }
+dd if=/dev/urandom of="$tmp/disk.img" bs=4096 count=1 conv=notrunc 2>/dev/null
+out=$(timeout 60 "$VMRUN" restore "$tmp/b" --no-console-input 2>&1)
+[[ $? -eq 2 ]] && grep -q "content differs" <<<"$out" && ok "a changed disk is refused: $(head -n1 <<<"$out")" ||
+    { bad "changed disk accepted (exit $?):"; sed 's/^/    /' <<<"$out"; }
+
 # Hostile snapshots: refused before the guest runs, exit 2, the file named.
 hostile() { # NAME PATTERN SETUP...
     local name=$1 pattern=$2

@@ -81,6 +81,9 @@ static void test_boot_defaults(void **state)
     assert_null(c.vm.kernel_path);
     assert_null(c.vm.cmdline);
     assert_true(c.vm.console_input);
+    assert_true(c.vm.hugepages);
+    assert_int_equal(PARSE(&c, "boot", "--no-hugepages"), 0);
+    assert_false(c.vm.hugepages);
 }
 
 static void test_boot_options(void **state)
