@@ -270,8 +270,10 @@ static int create_memory(struct vm *vm, const struct vm_config *cfg, struct vm_r
             close(fd); /* the mapping keeps the file */
         }
     } else {
-        /* userfaultfd resolves lazy faults page by page: no huge-page advice there. */
-        if (src && src->mode == VM_MEMORY_LAZY)
+        /* Huge pages speed up a fresh guest's first touches, but restored RAM is written in
+         * full by vmrun (eager: each 2 MiB page would be zeroed, then overwritten; measured
+         * 446 ms instead of 176 ms for 1 GiB) or page by page by userfaultfd (lazy). */
+        if (src)
             mo.hugepages = false;
         err = gm_create(cfg->mem_size, &mo, &vm->mem);
         if (!err && src && src->mode == VM_MEMORY_EAGER)

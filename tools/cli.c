@@ -351,7 +351,6 @@ static int parse_restore(int argc, char **argv, struct cli *out)
     struct vm_config *c = &out->vm;
     struct vm_restore_opts *ro = &out->restore;
     c->console_input = true;
-    c->hugepages = true; /* eager restores decompress into huge pages */
     ro->memory = VM_MEMORY_COW;
     int opt;
     while ((opt = getopt_long(argc, argv, ":d:h", restore_options, NULL)) != -1) {
