@@ -36,6 +36,18 @@ rc=$?
 [[ $rc -eq 0 && -f $tmp/s2/vmstate.dtb ]] && ! grep -q RESULT <<<"$out" &&
     ok "exit-after-snapshot" || { bad "exit-after-snapshot (exit $rc)"; sed 's/^/    /' <<<"$out"; }
 
+# 2b. A failed --snapshot-on snapshot is reported and the guest carries on; with
+#     --exit-after-snapshot the run fails instead.
+out=$(timeout 60 "$VMRUN" boot --mem 128M --no-console-input --cmdline "workload=fill mb=16 rounds=2" \
+    --snapshot-on READY --snapshot-dir /proc/vmrun-no-such-dir/s 2>&1)
+rc=$?
+[[ $rc -eq 0 ]] && grep -q "^RESULT" <<<"$out" && grep -q "vmrun: --snapshot-on: snapshot to" <<<"$out" &&
+    ok "failed snapshot-on: reported, guest finished" || { bad "failed snapshot-on (exit $rc):"; sed 's/^/    /' <<<"$out"; }
+out=$(timeout 60 "$VMRUN" boot --mem 128M --no-console-input --cmdline "workload=fill mb=16 rounds=2" \
+    --snapshot-on READY --snapshot-dir /proc/vmrun-no-such-dir/s --exit-after-snapshot 2>&1)
+rc=$?
+[[ $rc -eq 1 ]] && ok "failed snapshot-on with --exit-after-snapshot: exit 1" || bad "exit-after failure: exit $rc"
+
 # 3. Control socket: status, pause, full snapshot, diff snapshot, resume, stop.
 sock=$tmp/api.sock
 timeout 120 "$VMRUN" boot --mem 256M --no-console-input --api-sock "$sock" \
