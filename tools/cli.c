@@ -194,6 +194,14 @@ static int parse_disk(char *arg, struct vm_config *c)
     return 0;
 }
 
+/* getopt's ':' (a value missing) and anything else it rejects, reported in one style. */
+static int option_error(const char *cmd, int opt, char **argv)
+{
+    if (opt == ':')
+        return vlog_err(-EINVAL, "%s: option %s needs a value", cmd, argv[optind - 1]);
+    return vlog_err(-EINVAL, "%s: unknown option %s (see vmrun --help)", cmd, argv[optind - 1]);
+}
+
 static int parse_chunk_size(const char *arg, uint32_t *out)
 {
     uint64_t v;
@@ -296,11 +304,8 @@ static int parse_boot(int argc, char **argv, struct cli *out)
         case 'h':
             out->cmd = CLI_HELP;
             return 0;
-        case ':':
-            return vlog_err(-EINVAL, "boot: option %s needs a value", argv[optind - 1]);
         default:
-            return vlog_err(-EINVAL, "boot: unknown option %s (see vmrun --help)",
-                            argv[optind - 1]);
+            return option_error("boot", opt, argv);
         }
         if (err)
             return err;
@@ -377,11 +382,8 @@ static int parse_restore(int argc, char **argv, struct cli *out)
         case 'h':
             out->cmd = CLI_HELP;
             return 0;
-        case ':':
-            return vlog_err(-EINVAL, "restore: option %s needs a value", argv[optind - 1]);
         default:
-            return vlog_err(-EINVAL, "restore: unknown option %s (see vmrun --help)",
-                            argv[optind - 1]);
+            return option_error("restore", opt, argv);
         }
         if (err)
             return err;
@@ -430,11 +432,8 @@ static int parse_client(const char *name, enum cli_command cmd, int argc, char *
         case 'h':
             out->cmd = CLI_HELP;
             return 0;
-        case ':':
-            return vlog_err(-EINVAL, "%s: option %s needs a value", name, argv[optind - 1]);
         default:
-            return vlog_err(-EINVAL, "%s: unknown option %s (see vmrun --help)", name,
-                            argv[optind - 1]);
+            return option_error(name, opt, argv);
         }
     }
     bool wants_dir = cmd == CLI_SNAPSHOT || cmd == CLI_INSPECT;

@@ -10,49 +10,22 @@ set -u
 
 VMRUN=${1:?usage: bash guest_blk.sh /path/to/vmrun}
 
-if ! [ -c /dev/kvm ] || ! { exec 3<>/dev/kvm; } 2>/dev/null; then
-    echo "SKIP: /dev/kvm not available"
-    exit 77
-fi
-exec 3>&-
+. "$(dirname "$0")/../lib/e2e.sh"
+e2e_require_kvm
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-last=""
-
-fail() {
-    echo "FAIL: $*"
-    if [ -n "$last" ]; then
-        echo "---- output of: vmrun boot $last ----"
-        cat "$tmp/out"
-        echo "----------------"
-    fi
-    exit 1
-}
-
-# run ARGS...: boots the guest, leaves the output in $tmp/out and the exit code in $rc.
-run() {
-    local start end
-    last="$*"
-    start=$(date +%s%N)
-    timeout 120 "$VMRUN" boot "$@" </dev/null >"$tmp/out" 2>&1
-    rc=$?
-    end=$(date +%s%N)
-    sed -i 's/\r$//' "$tmp/out"
-    echo "vmrun boot $last: exit code $rc, $(((end - start) / 1000000)) ms"
-}
+e2e_tmpdir
 
 disk=$tmp/disk.img
-truncate -s 4M "$disk" || fail "cannot create $disk"
+truncate -s 4M "$disk" || e2e_fail "cannot create $disk"
 
 # 1. read-write
-run --disk "$disk" --cmdline workload=blk
-[ "$rc" -ne 124 ] || fail "vmrun timed out"
-grep -q '^BLK OK 8192$' "$tmp/out" || fail "no 'BLK OK 8192' line"
-[ "$rc" -eq 0 ] || fail "expected exit code 0, got $rc"
+e2e_boot --disk "$disk" --cmdline workload=blk
+[ "$rc" -ne 124 ] || e2e_fail "vmrun timed out"
+grep -q '^BLK OK 8192$' "$tmp/out" || e2e_fail "no 'BLK OK 8192' line"
+[ "$rc" -eq 0 ] || e2e_fail "expected exit code 0, got $rc"
 grep '^blk: ' "$tmp/out" | sed 's/^/  /'
 
-python3 - "$disk" <<'PY' || fail "disk contents do not hold the pattern"
+python3 - "$disk" <<'PY' || e2e_fail "disk contents do not hold the pattern"
 import struct, sys
 data = open(sys.argv[1], "rb").read()
 if len(data) != 4 << 20:
@@ -68,17 +41,17 @@ PY
 
 # 2. read-only
 before=$(sha256sum <"$disk")
-run --disk "$disk,ro" --cmdline workload=blk
-[ "$rc" -ne 124 ] || fail "vmrun timed out"
-grep -q '^BLK RO 8192$' "$tmp/out" || fail "no 'BLK RO 8192' line"
-[ "$rc" -eq 0 ] || fail "expected exit code 0, got $rc"
+e2e_boot --disk "$disk,ro" --cmdline workload=blk
+[ "$rc" -ne 124 ] || e2e_fail "vmrun timed out"
+grep -q '^BLK RO 8192$' "$tmp/out" || e2e_fail "no 'BLK RO 8192' line"
+[ "$rc" -eq 0 ] || e2e_fail "expected exit code 0, got $rc"
 after=$(sha256sum <"$disk")
-[ "$before" = "$after" ] || fail "read-only disk changed (sha256 $before -> $after)"
+[ "$before" = "$after" ] || e2e_fail "read-only disk changed (sha256 $before -> $after)"
 echo "  read-only disk unchanged"
 
 # 3. no disk
-run --cmdline workload=blk
-grep -q '^BLK FAIL no disk$' "$tmp/out" || fail "no 'BLK FAIL no disk' line"
-[ "$rc" -eq 1 ] || fail "expected exit code 1, got $rc"
+e2e_boot --cmdline workload=blk
+grep -q '^BLK FAIL no disk$' "$tmp/out" || e2e_fail "no 'BLK FAIL no disk' line"
+[ "$rc" -eq 1 ] || e2e_fail "expected exit code 1, got $rc"
 
 echo "PASS: the guest wrote, flushed and read back a 4 MiB disk, a read-only disk refused a write and stayed unchanged, no disk is reported"

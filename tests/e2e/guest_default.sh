@@ -6,11 +6,8 @@ set -u
 
 VMRUN=${1:?usage: bash guest_default.sh /path/to/vmrun}
 
-if ! [ -c /dev/kvm ] || ! { exec 3<>/dev/kvm; } 2>/dev/null; then
-    echo "SKIP: /dev/kvm not available"
-    exit 77
-fi
-exec 3>&-
+. "$(dirname "$0")/../lib/e2e.sh"
+e2e_require_kvm
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

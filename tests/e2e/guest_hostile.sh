@@ -8,11 +8,8 @@ set -u
 
 VMRUN=${1:?usage: bash guest_hostile.sh /path/to/vmrun}
 
-if ! [ -c /dev/kvm ] || ! { exec 3<>/dev/kvm; } 2>/dev/null; then
-    echo "SKIP: /dev/kvm not available"
-    exit 77
-fi
-exec 3>&-
+. "$(dirname "$0")/../lib/e2e.sh"
+e2e_require_kvm
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -11,11 +11,8 @@ set -u
 VMRUN=${1:?usage: bash guest_pvh.sh /path/to/vmrun}
 QEMU=${QEMU:-qemu-system-x86_64}
 
-if ! [ -c /dev/kvm ] || ! { exec 3<>/dev/kvm; } 2>/dev/null; then
-    echo "SKIP: /dev/kvm not available"
-    exit 77
-fi
-exec 3>&-
+. "$(dirname "$0")/../lib/e2e.sh"
+e2e_require_kvm
 if ! command -v "$QEMU" >/dev/null 2>&1; then
     echo "SKIP: $QEMU not installed"
     exit 77

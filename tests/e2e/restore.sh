@@ -5,7 +5,8 @@
 # snapshots are refused with exit 2 and an error naming the file.
 set -u
 VMRUN=$1
-[[ -r /dev/kvm && -w /dev/kvm ]] || { echo "SKIP: /dev/kvm not available"; exit 77; }
+. "$(dirname "$0")/../lib/e2e.sh"
+e2e_require_kvm
 tmp=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 fail=0

@@ -4,7 +4,8 @@
 # killed mid-write leaving the previous one intact.
 set -u
 VMRUN=$1
-[[ -r /dev/kvm && -w /dev/kvm ]] || { echo "SKIP: /dev/kvm not available"; exit 77; }
+. "$(dirname "$0")/../lib/e2e.sh"
+e2e_require_kvm
 tmp=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT

@@ -6,7 +6,8 @@
 set -u
 VMRUN=$1
 here=$(cd "$(dirname "$0")" && pwd)
-[[ -r /dev/kvm && -w /dev/kvm ]] || { echo "SKIP: /dev/kvm not available"; exit 77; }
+. "$(dirname "$0")/../lib/e2e.sh"
+e2e_require_kvm
 cache=$("$here/../../tools/fetch-kernel.sh" 2>/tmp/vmrun-fetch.err) || {
     echo "SKIP: cannot fetch Debian's cloud kernel: $(cat /tmp/vmrun-fetch.err)"
     exit 77
