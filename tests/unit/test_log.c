@@ -12,35 +12,8 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
 #include "vmrun/log.h"
-
-/* Capture what a block writes to stderr: redirect fd 2 to a temporary file, then read it back. */
-struct capture {
-    FILE *file;
-    int saved;
-};
-
-static void capture_start(struct capture *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    assert_non_null(c->file);
-    c->saved = dup(STDERR_FILENO);
-    assert_true(c->saved >= 0);
-    assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
-}
-
-static size_t capture_end(struct capture *c, char *out, size_t out_size)
-{
-    fflush(stderr);
-    dup2(c->saved, STDERR_FILENO);
-    close(c->saved);
-    rewind(c->file);
-    size_t n = fread(out, 1, out_size - 1, c->file);
-    out[n] = '\0';
-    fclose(c->file);
-    return n;
-}
 
 static void test_err_format(void **state)
 {

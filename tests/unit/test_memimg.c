@@ -23,6 +23,7 @@
 
 #include "../../snapshot/memimg_format.h"
 #include "vmrun/mem.h"
+#include "capture.h"
 #include "vmrun/memimg.h"
 
 #define KiB (1ULL << 10)
@@ -71,38 +72,6 @@ static void tdir_fini(struct tdir *t)
     }
     closedir(d);
     assert_int_equal(rmdir(t->dir), 0);
-}
-
-/* Silence (and keep) stderr around loops that provoke hundreds of error lines. */
-struct capture {
-    FILE *file;
-    int saved;
-};
-
-static void capture_start(struct capture *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    assert_non_null(c->file);
-    c->saved = dup(STDERR_FILENO);
-    assert_true(c->saved >= 0);
-    assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
-}
-
-/* Restore stderr; the last captured line (without newline) goes to out. */
-static void capture_end(struct capture *c, char *out, size_t out_size)
-{
-    char line[512];
-    fflush(stderr);
-    dup2(c->saved, STDERR_FILENO);
-    close(c->saved);
-    rewind(c->file);
-    out[0] = '\0';
-    while (fgets(line, sizeof(line), c->file)) {
-        line[strcspn(line, "\n")] = '\0';
-        snprintf(out, out_size, "%s", line);
-    }
-    fclose(c->file);
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -547,7 +516,7 @@ static void test_wrong_index_hash(void **state)
     char line[512], want[300];
     capture_start(&c);
     int rc = memimg_open(s.t.path, s.sum.index_hash ^ 1, &m);
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     assert_int_equal(rc, -EBADMSG);
     assert_null(m);
     snprintf(want, sizeof(want), "vmrun: %s: index: hash mismatch", s.t.path);
@@ -583,7 +552,7 @@ static void test_flip_header_bytes(void **state)
             flip(s.t.path, off, (uint8_t)(1u << bit));
         }
     }
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     struct memimg *m;
     assert_int_equal(memimg_open(s.t.path, s.sum.index_hash, &m), 0);
     memimg_close(m);
@@ -634,7 +603,7 @@ static void test_flip_index_bytes(void **state)
             flip(s.t.path, off, 0x10);
         }
     }
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     assert_non_null(strstr(line, "index: hash mismatch"));
     free(e);
     small_img_free(&s);
@@ -668,7 +637,7 @@ static void test_flip_payload_bytes(void **state)
             uint64_t bad = UINT64_MAX;
             int vrc = orc ? orc : memimg_verify(m, &bad, NULL, NULL);
             int rrc = orc ? orc : memimg_read_chunk(m, i, buf, memimg_chunk_bytes(m, i));
-            capture_end(&c, line, sizeof(line));
+            capture_end_last_line(&c, line, sizeof(line));
             assert_int_equal(orc, 0);
             assert_int_equal(vrc, -EBADMSG);
             assert_int_equal(bad, i);
@@ -718,7 +687,7 @@ static void test_truncated_or_extended(void **state)
     store(s.t.path, orig, len);
     assert_int_equal(truncate(s.t.path, (off_t)len + 1), 0); /* trailing garbage */
     expect_open_fails(s.t.path, s.sum.index_hash);
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     store(s.t.path, orig, len);
     assert_int_equal(truncate(s.t.path, (off_t)len), 0);
     struct memimg *m;
@@ -740,7 +709,7 @@ static void test_truncated_or_extended(void **state)
     int rl = memimg_read_chunk(m, lz, buf, h.chunk_size);
     int rr = memimg_read_chunk(m, raw, buf, h.chunk_size);
     int rv = memimg_verify(m, &bad, NULL, NULL);
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     assert_int_equal(rl, -EIO);
     assert_int_equal(rr, -EIO);
     assert_int_equal(rv, -EIO);
@@ -768,7 +737,7 @@ static int open_with_entry(struct small_img *s, uint64_t idx, const struct mi_en
     struct capture c;
     capture_start(&c);
     int rc = memimg_open(s->t.path, XXH3_64bits(b + h.index_offset, h.index_length), &m);
-    capture_end(&c, line, line_size);
+    capture_end_last_line(&c, line, line_size);
     if (rc == 0)
         memimg_close(m);
     else
@@ -849,7 +818,7 @@ static void test_hostile_entries(void **state)
     int orc = memimg_open(s.t.path, XXH3_64bits(b + h.index_offset, h.index_length), &m);
     uint64_t bad = UINT64_MAX;
     int vrc = orc ? orc : memimg_verify(m, &bad, NULL, NULL);
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     assert_int_equal(orc, 0);
     assert_int_equal(vrc, -EBADMSG);
     assert_int_equal(bad, lz);
@@ -886,7 +855,7 @@ static void test_hostile_headers(void **state)
         struct memimg *m = (struct memimg *)&m;                                                    \
         capture_start(&c);                                                                         \
         int rc = memimg_open(s.t.path, s.sum.index_hash, &m);                                      \
-        capture_end(&c, line, sizeof(line));                                                       \
+        capture_end_last_line(&c, line, sizeof(line));                                             \
         assert_int_equal(rc, err);                                                                 \
         assert_null(m);                                                                            \
         assert_non_null(strstr(line, s.t.path));                                                   \
@@ -943,7 +912,7 @@ static void test_write_failures_leave_nothing(void **state)
     snprintf(p, sizeof(p), "%s/missing/memory.lz4", t.dir);
     capture_start(&c);
     int rc = memimg_write(p, mem, NULL, &w);
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     assert_int_equal(rc, -ENOENT);
     assert_non_null(strstr(line, p));
     assert_int_equal(tdir_count(&t), 0);
@@ -955,7 +924,7 @@ static void test_write_failures_leave_nothing(void **state)
     close(fd);
     capture_start(&c);
     rc = memimg_write(t.path, mem, NULL, &w);
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     assert_int_equal(rc, -EEXIST);
     uint64_t len;
     uint8_t *b = load(t.path, &len);
@@ -969,7 +938,7 @@ static void test_write_failures_leave_nothing(void **state)
         struct memimg_write_opts o = {.chunk_size = bad_cs[i]};
         capture_start(&c);
         rc = memimg_write(t.path, mem, &o, &w);
-        capture_end(&c, line, sizeof(line));
+        capture_end_last_line(&c, line, sizeof(line));
         assert_int_equal(rc, -EINVAL);
         assert_non_null(strstr(line, "chunk size"));
     }
@@ -986,7 +955,7 @@ static void test_write_failures_leave_nothing(void **state)
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     capture_start(&c);
     rc = memimg_write(t.path, mem, NULL, &w);
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, old_sig);
     assert_int_equal(rc, -EFBIG);
@@ -1113,7 +1082,7 @@ static void test_api_misuse(void **state)
     capture_start(&c);
     int rc_missing = memimg_open("/nonexistent/memory.lz4", 0, &m);
     int rc_dir = memimg_open(s.t.dir, 0, &m);
-    capture_end(&c, line, sizeof(line));
+    capture_end_last_line(&c, line, sizeof(line));
     assert_int_equal(rc_missing, -ENOENT);
     assert_int_equal(rc_dir, -EINVAL);
     assert_null(m);

@@ -25,6 +25,7 @@
 #include "vmrun/mem.h"
 #include "vmrun/memchain.h"
 #include "vmrun/memimg.h"
+#include "capture.h"
 #include "vmrun/restore_mem.h"
 #include "vmrun/snapdir.h"
 #include "vmrun/statetree.h"
@@ -213,33 +214,6 @@ static bool file_exists(const char *dir, const char *name)
     char path[400];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     return access(path, F_OK) == 0;
-}
-
-/* stderr into a file while errors are provoked on purpose; the text comes back in out. */
-struct capture {
-    FILE *file;
-    int saved;
-};
-
-static void capture_start(struct capture *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    assert_non_null(c->file);
-    c->saved = dup(STDERR_FILENO);
-    assert_true(c->saved >= 0);
-    assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
-}
-
-static void capture_end(struct capture *c, char *out, size_t cap)
-{
-    fflush(stderr);
-    dup2(c->saved, STDERR_FILENO);
-    close(c->saved);
-    rewind(c->file);
-    size_t n = fread(out, 1, cap - 1, c->file);
-    out[n] = '\0';
-    fclose(c->file);
 }
 
 static double now_s(void)
