@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "portio.h"
 #include "vmrun/guest_abi.h"
 #include "sys.h"
 
@@ -17,23 +19,6 @@
 #define EXIT_USAGE 2         /* bad option, unknown workload, region does not fit */
 #define EXIT_NO_TIMER 3      /* the PIT never ticked */
 #define EXIT_WORKLOAD_FAIL 4 /* a workload detected an error */
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-
-static inline void outl(uint16_t port, uint32_t v)
-{
-    __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
-}
 
 static inline uint32_t inl(uint16_t port)
 {
