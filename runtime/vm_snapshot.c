@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Below this, a snapshot is over before a progress line would be readable. */
+#define PROGRESS_MIN_RAM (2ULL << 30)
 
 static double now_ms(void)
 {
@@ -113,6 +117,26 @@ static int diff_bitmap(struct vm *vm, const struct vm_snapshot_opts *o, uint32_t
     return 0;
 }
 
+/* On a terminal, a long snapshot shows how far it is (the writer calls this at most ~10 times a
+ * second, and only when it runs long enough to matter). */
+struct progress_line {
+    const char *dir;
+    bool started;
+};
+
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct progress_line *pl = ctx;
+    if (!total)
+        return;
+    /* The console may be mid-line (--snapshot-on fires before the guest's newline). */
+    fprintf(stderr, "%svmrun: snapshot %s: %3u%%", pl->started ? "\r" : "\n", pl->dir,
+            (unsigned)(done * 100 / total));
+    pl->started = true;
+    if (done >= total)
+        fputc('\n', stderr);
+}
+
 /* VMRUN_TRACE=1 prints where a snapshot's pause goes, for benchmarking and diagnosis. */
 struct phase_clock {
     bool on;
@@ -149,10 +173,14 @@ static int snapshot_paused(struct vm *vm, const struct vm_snapshot_opts *o,
         snprintf(ms->parent, sizeof(ms->parent), "%s", vm->parent_dir);
         ms->parent_index_hash = vm->parent_index_hash;
     }
+    bool tty = isatty(STDERR_FILENO) && gm_ram_size(vm->mem) >= PROGRESS_MIN_RAM;
+    struct progress_line pl = {.dir = o->dir};
     struct snapdir_opts so = {.mem = {.chunk_size = chunk,
                                       .hc = o->hc,
                                       .dirty = dirty,
-                                      .ram_is_anonymous = gm_is_anonymous(vm->mem)}};
+                                      .ram_is_anonymous = gm_is_anonymous(vm->mem),
+                                      .progress = tty ? show_progress : NULL,
+                                      .progress_ctx = &pl}};
     struct memimg_summary sum;
     if (!err)
         err = snapdir_write(o->dir, ms, vm->mem, &so, &sum, old, old_cap);
