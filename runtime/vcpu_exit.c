@@ -156,8 +156,9 @@ int vcpu_handle_exit(struct vm *vm, unsigned index, int fd, struct kvm_run *run,
     case KVM_EXIT_IO:
         if (handle_io(vm, run, run_size))
             return fatal(vm, index, fd, -EINVAL, "malformed port I/O exit");
-        /* A write to the exit port ends the VM: do not run the guest past it. */
-        return vm_stopping(vm) ? 1 : 0;
+        /* A write to the exit port ends the VM, and a console match awaits its snapshot: in
+         * both cases the guest must not run past this instruction. */
+        return vm_stopping(vm) || vm_hold_vcpus(vm) ? 1 : 0;
     case KVM_EXIT_MMIO:
         if (handle_mmio(vm, run))
             return fatal(vm, index, fd, -EINVAL, "malformed MMIO exit");

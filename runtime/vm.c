@@ -105,8 +105,12 @@ static void uart_tx(void *ctx, uint8_t byte)
     console_write(vm->console, byte);
     /* Runs in a vCPU thread: only flag the match; the main loop takes the snapshot. */
     if (vm->watch && watch_feed(vm->watch, byte) &&
-        !__atomic_exchange_n(&vm->snapshot_pending, 1, __ATOMIC_SEQ_CST))
+        !__atomic_exchange_n(&vm->snapshot_pending, 1, __ATOMIC_SEQ_CST)) {
+        /* This vCPU parks as soon as this output exit completes, so the snapshot shows the
+         * guest at the moment it printed the string, not wherever it got to meanwhile. */
+        __atomic_store_n(&vm->hold_vcpus, 1, __ATOMIC_SEQ_CST);
         vm_wake_main(vm);
+    }
 }
 
 static void uart_irq(void *ctx, int level)

@@ -56,6 +56,7 @@ struct vm {
     bool exit_after_snapshot;
     bool snapshot_on_done;
     int snapshot_pending;   /* set by the vCPU thread that saw the string (atomic) */
+    int hold_vcpus;         /* atomic: vCPUs park at their next exit until the snapshot ran */
     struct lazy_mem *lazy;  /* lazy restore's userfaultfd handler */
     struct memchain *chain; /* lazy restore: where the handler reads chunks */
     bool restored;          /* built from a snapshot */

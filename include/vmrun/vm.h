@@ -120,5 +120,7 @@ void vm_request_exit(struct vm *vm, int code);
 void vm_request_fail(struct vm *vm, int err);
 /* True once the VM is ending (power-off or failure): vCPUs park at their next exit. */
 bool vm_stopping(struct vm *vm);
+/* True while a --snapshot-on match waits for its snapshot: vCPUs park at their next exit. */
+bool vm_hold_vcpus(struct vm *vm);
 
 #endif

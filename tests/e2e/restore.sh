@@ -54,6 +54,17 @@ g2=$(result "$(cat "$tmp/c2")")
 [[ $r1 -eq 0 && $r2 -eq 0 && $g1 == "$want" && $g2 == "$want" ]] &&
     ok "two clones side by side: $g1 $g2" || bad "clones: exit $r1/$r2, RESULT $g1/$g2"
 
+# A restored VM can be snapshotted again (its RAM is file-backed or filled lazily, so untouched
+# pages are not zero): restoring that snapshot still reaches the same RESULT.
+for mode in cow lazy; do
+    rm -rf "$tmp/again"
+    timeout 120 "$VMRUN" restore "$tmp/s" --memory "$mode" --no-console-input \
+        --snapshot-on "ticks" --snapshot-dir "$tmp/again" --exit-after-snapshot >"$tmp/a.out" 2>&1
+    out=$(timeout 120 "$VMRUN" restore "$tmp/again" --no-console-input 2>&1)
+    [[ $(result "$out") == "$want" ]] && ok "snapshot of a $mode-restored VM restores to $want" ||
+        { bad "snapshot of a $mode-restored VM:"; cat "$tmp/a.out"; sed 's/^/    /' <<<"$out"; }
+done
+
 # A diff chain: full at READY, diff after the guest changes 8 MiB, restore the diff.
 work2="workload=fill mb=192 seed=11 rounds=8 hold=30 touch_mb=8 hold2=150"
 ref2=$(timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work2" 2>&1)
