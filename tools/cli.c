@@ -2,6 +2,8 @@
  * so the rest of the program only sees sane configurations. */
 #include "vmrun/cli.h"
 
+#include "cli_internal.h"
+
 #include "vmrun/log.h"
 #include "vmrun/mem.h"
 
@@ -122,23 +124,6 @@ int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
     return 0;
 }
 
-enum {
-    OPT_HUGEPAGES = 256,
-    OPT_NO_CONSOLE_INPUT,
-    OPT_HOST_CPUID,
-    OPT_API_SOCK,
-    OPT_SNAPSHOT_ON,
-    OPT_SNAPSHOT_DIR,
-    OPT_EXIT_AFTER,
-    OPT_CHUNK_SIZE,
-    OPT_LZ4HC,
-    OPT_DIFF,
-    OPT_VERIFY,
-    OPT_JSON,
-    OPT_MEMORY,
-    OPT_NO_HUGEPAGES,
-};
-
 static const struct option boot_options[] = {
     {"kernel", required_argument, NULL, 'k'},
     {"initrd", required_argument, NULL, 'i'},
@@ -195,14 +180,14 @@ static int parse_disk(char *arg, struct vm_config *c)
 }
 
 /* getopt's ':' (a value missing) and anything else it rejects, reported in one style. */
-static int option_error(const char *cmd, int opt, char **argv)
+int option_error(const char *cmd, int opt, char **argv)
 {
     if (opt == ':')
         return vlog_err(-EINVAL, "%s: option %s needs a value", cmd, argv[optind - 1]);
     return vlog_err(-EINVAL, "%s: unknown option %s (see vmrun --help)", cmd, argv[optind - 1]);
 }
 
-static int parse_chunk_size(const char *arg, uint32_t *out)
+int parse_chunk_size(const char *arg, uint32_t *out)
 {
     uint64_t v;
     if (cli_parse_size(arg, 10, &v) || v < (4u << 10) || v > (64u << 20) || (v & (v - 1)))
@@ -213,7 +198,7 @@ static int parse_chunk_size(const char *arg, uint32_t *out)
 
 /* Options boot and restore share: where the VM is driven from and how it snapshots itself.
  * Returns 1 when opt was one of them (err set on a bad value), 0 otherwise. */
-static int parse_host_option(int opt, const char *arg, struct vm_config *c, int *err)
+int parse_host_option(int opt, const char *arg, struct vm_config *c, int *err)
 {
     switch (opt) {
     case OPT_API_SOCK:
@@ -243,7 +228,7 @@ static int parse_host_option(int opt, const char *arg, struct vm_config *c, int 
 }
 
 /* Checks that span several host options, shared by boot and restore. */
-static int check_host_options(const struct vm_config *c)
+int check_host_options(const struct vm_config *c)
 {
     if (c->snapshot_on && !c->snapshot_dir)
         return vlog_err(-EINVAL, "--snapshot-on: needs --snapshot-dir DIR");
@@ -321,140 +306,6 @@ static int parse_boot(int argc, char **argv, struct cli *out)
     return 0;
 }
 
-static const struct option restore_options[] = {
-    {"api-sock", required_argument, NULL, OPT_API_SOCK},
-    {"disk", required_argument, NULL, 'd'},
-    {"memory", required_argument, NULL, OPT_MEMORY},
-    {"snapshot-on", required_argument, NULL, OPT_SNAPSHOT_ON},
-    {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
-    {"exit-after-snapshot", no_argument, NULL, OPT_EXIT_AFTER},
-    {"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
-    {"lz4hc", no_argument, NULL, OPT_LZ4HC},
-    {"no-console-input", no_argument, NULL, OPT_NO_CONSOLE_INPUT},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-/* N=FILE: disk N of the snapshot comes from FILE instead of the recorded path. */
-static int parse_disk_override(char *arg, struct vm_restore_opts *ro)
-{
-    char *eq = strchr(arg, '=');
-    unsigned n;
-    if (!eq || eq == arg || !eq[1])
-        return vlog_err(-EINVAL, "--disk %s: expected N=FILE", arg);
-    *eq = '\0';
-    int err = cli_parse_uint(arg, 0, VM_MAX_DISKS - 1, &n);
-    *eq = '=';
-    if (err)
-        return vlog_err(-EINVAL, "--disk %s: N must be 0..%d", arg, VM_MAX_DISKS - 1);
-    ro->disk_override[n] = eq + 1;
-    return 0;
-}
-
-static int parse_restore(int argc, char **argv, struct cli *out)
-{
-    struct vm_config *c = &out->vm;
-    struct vm_restore_opts *ro = &out->restore;
-    c->console_input = true;
-    ro->memory = VM_MEMORY_COW;
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":d:h", restore_options, NULL)) != -1) {
-        int err = 0;
-        if (parse_host_option(opt, optarg, c, &err)) {
-            if (err)
-                return err;
-            continue;
-        }
-        switch (opt) {
-        case 'd':
-            err = parse_disk_override(optarg, ro);
-            break;
-        case OPT_MEMORY:
-            if (!strcmp(optarg, "cow"))
-                ro->memory = VM_MEMORY_COW;
-            else if (!strcmp(optarg, "eager"))
-                ro->memory = VM_MEMORY_EAGER;
-            else if (!strcmp(optarg, "lazy"))
-                ro->memory = VM_MEMORY_LAZY;
-            else
-                err = vlog_err(-EINVAL, "--memory %s: one of cow, eager, lazy", optarg);
-            break;
-        case 'h':
-            out->cmd = CLI_HELP;
-            return 0;
-        default:
-            return option_error("restore", opt, argv);
-        }
-        if (err)
-            return err;
-    }
-    if (optind < argc)
-        ro->dir = argv[optind++];
-    if (optind < argc)
-        return vlog_err(-EINVAL, "restore: unexpected argument %s", argv[optind]);
-    if (!ro->dir || !*ro->dir)
-        return vlog_err(-EINVAL, "restore: needs a snapshot directory");
-    int err = check_host_options(c);
-    if (err)
-        return err;
-    out->cmd = CLI_RESTORE;
-    return 0;
-}
-
-static const struct option client_options[] = {
-    {"api-sock", required_argument, NULL, OPT_API_SOCK},
-    {"diff", no_argument, NULL, OPT_DIFF},
-    {"verify", no_argument, NULL, OPT_VERIFY},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-/* snapshot/pause/resume/status/stop talk to a running vmrun; inspect reads a directory. */
-static int parse_client(const char *name, enum cli_command cmd, int argc, char **argv,
-                        struct cli *out)
-{
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", client_options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_API_SOCK:
-            out->api_sock = optarg;
-            break;
-        case OPT_DIFF:
-            out->diff = true;
-            break;
-        case OPT_VERIFY:
-            out->verify = true;
-            break;
-        case OPT_JSON:
-            out->json = true;
-            break;
-        case 'h':
-            out->cmd = CLI_HELP;
-            return 0;
-        default:
-            return option_error(name, opt, argv);
-        }
-    }
-    bool wants_dir = cmd == CLI_SNAPSHOT || cmd == CLI_INSPECT;
-    if (wants_dir && optind < argc)
-        out->dir = argv[optind++];
-    if (optind < argc)
-        return vlog_err(-EINVAL, "%s: unexpected argument %s", name, argv[optind]);
-    if (wants_dir && (!out->dir || !*out->dir))
-        return vlog_err(-EINVAL, "%s: needs a snapshot directory", name);
-    if (cmd != CLI_INSPECT && !out->api_sock)
-        return vlog_err(-EINVAL, "%s: needs --api-sock PATH of a running vmrun", name);
-    if (cmd == CLI_INSPECT && out->api_sock)
-        return vlog_err(-EINVAL, "inspect: reads a directory; --api-sock does not apply");
-    if (out->diff && cmd != CLI_SNAPSHOT)
-        return vlog_err(-EINVAL, "%s: --diff applies to snapshot only", name);
-    if ((out->verify || out->json) && cmd != CLI_INSPECT)
-        return vlog_err(-EINVAL, "%s: --verify/--json apply to inspect only", name);
-    out->cmd = cmd;
-    return 0;
-}
-
 int cli_parse(int argc, char **argv, struct cli *out)
 {
     memset(out, 0, sizeof(*out));
@@ -474,7 +325,7 @@ int cli_parse(int argc, char **argv, struct cli *out)
     if (!strcmp(cmd, "boot"))
         return parse_boot(argc - 1, argv + 1, out);
     if (!strcmp(cmd, "restore"))
-        return parse_restore(argc - 1, argv + 1, out);
+        return cli_parse_restore(argc - 1, argv + 1, out);
     static const struct {
         const char *name;
         enum cli_command cmd;
@@ -484,6 +335,6 @@ int cli_parse(int argc, char **argv, struct cli *out)
     };
     for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++)
         if (!strcmp(cmd, clients[i].name))
-            return parse_client(cmd, clients[i].cmd, argc - 1, argv + 1, out);
+            return cli_parse_client(cmd, clients[i].cmd, argc - 1, argv + 1, out);
     return vlog_err(-EINVAL, "unknown command '%s' (see vmrun --help)", cmd);
 }
