@@ -24,6 +24,7 @@
 #include "../../snapshot/memimg_format.h"
 #include "vmrun/mem.h"
 #include "capture.h"
+#include "testdata.h"
 #include "vmrun/memimg.h"
 
 #define KiB (1ULL << 10)
@@ -72,36 +73,6 @@ static void tdir_fini(struct tdir *t)
     }
     closedir(d);
     assert_int_equal(rmdir(t->dir), 0);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static void fill_text(uint8_t *p, uint64_t n, uint64_t seed)
-{
-    static const char *const words[] = {"the ",  "guest ",    "memory ", "snapshot ", "kernel ",
-                                        "page ", "restore\n", "vcpu ",   "of ",       "and ",
-                                        "a ",    "chunk ",    "lz4 ",    "index ",    "zero "};
-    uint64_t s = seed | 1, i = 0;
-    while (i < n) {
-        const char *w = words[rng_next(&s) % (sizeof(words) / sizeof(words[0]))];
-        for (; *w && i < n; w++)
-            p[i++] = (uint8_t)*w;
-    }
-}
-
-static void fill_random(uint8_t *p, uint64_t n, uint64_t seed)
-{
-    uint64_t s = seed | 1;
-    for (uint64_t i = 0; i + 8 <= n; i += 8) {
-        uint64_t v = rng_next(&s);
-        memcpy(p + i, &v, 8);
-    }
 }
 
 /* Host address of a RAM offset (regions concatenated in GPA order). */
@@ -153,13 +124,6 @@ static uint64_t fill_mix(struct guest_mem *mem, uint64_t cs, const enum fill *pa
 }
 
 static const enum fill MIX[] = {F_UNTOUCHED, F_TEXT, F_ZERO, F_RANDOM, F_SPARSE, F_TEXT, F_ZERO};
-
-static struct guest_mem *mem_new(uint64_t size)
-{
-    struct guest_mem *mem = NULL;
-    assert_int_equal(gm_create(size, NULL, &mem), 0);
-    return mem;
-}
 
 /* Open with the right hash, read every chunk and compare with RAM; returns the summary. */
 static void check_roundtrip(const char *path, uint64_t hash, struct guest_mem *mem,
@@ -225,13 +189,6 @@ static void flip(const char *path, uint64_t off, uint8_t mask)
     b ^= mask;
     assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
     close(fd);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A small mixed image shared by the corruption tests: 4 MiB in 64 KiB chunks. */

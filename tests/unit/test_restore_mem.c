@@ -26,6 +26,7 @@
 #include "vmrun/memchain.h"
 #include "vmrun/memimg.h"
 #include "capture.h"
+#include "testdata.h"
 #include "vmrun/restore_mem.h"
 #include "vmrun/snapdir.h"
 #include "vmrun/statetree.h"
@@ -40,35 +41,6 @@
 #define NCHUNKS (RAM / CS)
 
 /* ---- filling RAM ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static void fill_text(uint8_t *p, uint64_t n, uint64_t seed)
-{
-    static const char *const words[] = {"the ",   "guest ", "memory ", "snapshot ", "restore\n",
-                                        "chunk ", "lazy ",  "fault ",  "of ",       "page "};
-    uint64_t s = seed | 1, i = 0;
-    while (i < n) {
-        const char *w = words[rng_next(&s) % (sizeof(words) / sizeof(words[0]))];
-        for (; *w && i < n; w++)
-            p[i++] = (uint8_t)*w;
-    }
-}
-
-static void fill_random(uint8_t *p, uint64_t n, uint64_t seed)
-{
-    uint64_t s = seed | 1;
-    for (uint64_t i = 0; i + 8 <= n; i += 8) {
-        uint64_t v = rng_next(&s);
-        memcpy(p + i, &v, 8);
-    }
-}
 
 static uint8_t *ram(struct guest_mem *mem, uint64_t off, uint64_t len)
 {
@@ -98,13 +70,6 @@ static void fill_chunk(struct guest_mem *mem, uint64_t i, uint64_t cs, uint64_t 
         p[cs - cs / 3 - 1] = 0x5a;
         break;
     }
-}
-
-static struct guest_mem *mem_new(uint64_t size)
-{
-    struct guest_mem *mem = NULL;
-    assert_int_equal(gm_create(size, NULL, &mem), 0);
-    return mem;
 }
 
 /* Index of the first chunk where a and b differ over [0, len), or -1. */
@@ -214,13 +179,6 @@ static bool file_exists(const char *dir, const char *name)
     char path[400];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     return access(path, F_OK) == 0;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- the shared chain: full image of src1, diff image of src2 on top ---- */
