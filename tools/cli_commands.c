@@ -9,15 +9,9 @@
 #include <string.h>
 
 static const struct option restore_options[] = {
-    {"api-sock", required_argument, NULL, OPT_API_SOCK},
     {"disk", required_argument, NULL, 'd'},
     {"memory", required_argument, NULL, OPT_MEMORY},
-    {"snapshot-on", required_argument, NULL, OPT_SNAPSHOT_ON},
-    {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
-    {"exit-after-snapshot", no_argument, NULL, OPT_EXIT_AFTER},
-    {"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
-    {"lz4hc", no_argument, NULL, OPT_LZ4HC},
-    {"no-console-input", no_argument, NULL, OPT_NO_CONSOLE_INPUT},
+    CLI_HOST_OPTIONS,
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };

@@ -2,6 +2,7 @@
 #ifndef VMRUN_TOOLS_CLI_INTERNAL_H
 #define VMRUN_TOOLS_CLI_INTERNAL_H
 
+#include <getopt.h>
 #include <stdint.h>
 
 #include "vmrun/cli.h"
@@ -28,6 +29,18 @@ enum {
 int option_error(const char *cmd, int opt, char **argv);
 /* --chunk-size: a power of 2 from 4K to 64M. */
 int parse_chunk_size(const char *arg, uint32_t *out);
+/* The long options parse_host_option() handles, for the option tables of boot and restore. */
+#define CLI_HOST_OPTIONS                                                                           \
+    {"no-console-input", no_argument, NULL, OPT_NO_CONSOLE_INPUT},                                 \
+        {"api-sock", required_argument, NULL, OPT_API_SOCK},                                       \
+        {"snapshot-on", required_argument, NULL, OPT_SNAPSHOT_ON},                                 \
+        {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},                               \
+        {"exit-after-snapshot", no_argument, NULL, OPT_EXIT_AFTER},                                \
+        {"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},                                   \
+    {                                                                                              \
+        "lz4hc", no_argument, NULL, OPT_LZ4HC                                                      \
+    }
+
 /* Options boot and restore share; 1 when opt was one of them (err set on a bad value). */
 int parse_host_option(int opt, const char *arg, struct vm_config *c, int *err);
 /* Checks spanning several of those options. */
