@@ -94,13 +94,7 @@ fill_result() {
 qemu 256M ""
 [ "$rc" -eq 1 ] || fail "expected QEMU exit status 1 (guest exit code 0), got $rc"
 grep -q '^vmrun guest: up$' "$tmp/out" || fail "no 'vmrun guest: up' line"
-mapfile -t ticks < <(sed -n 's/^heartbeat [0-9]\+ ticks=\([0-9]\+\)$/\1/p' "$tmp/out")
-echo "heartbeat ticks: ${ticks[*]:-none}"
-[ "${#ticks[@]}" -ge 3 ] || fail "expected at least 3 heartbeat lines, got ${#ticks[@]}"
-for ((i = 1; i < ${#ticks[@]}; i++)); do
-    [ "${ticks[i]}" -gt "${ticks[i - 1]}" ] ||
-        fail "tick count did not increase: ${ticks[i - 1]} then ${ticks[i]}"
-done
+e2e_check_heartbeats "$tmp/out" || fail "heartbeats"
 
 # 3. Exit codes travel: unknown workload is exit code 2, QEMU status (2 << 1) | 1 = 5.
 qemu 256M "workload=nope"

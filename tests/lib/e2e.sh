@@ -38,3 +38,22 @@ e2e_boot() {
     sed -i 's/\r$//' "$tmp/out"
     echo "vmrun boot $last: exit code $rc, $(((end - start) / 1000000)) ms"
 }
+
+# e2e_check_heartbeats FILE: the built-in guest's default run printed at least 3 heartbeat lines
+# whose tick counts strictly increase (timer interrupts arrive). Prints the ticks; on failure
+# prints why and returns 1.
+e2e_check_heartbeats() {
+    local -a ticks
+    mapfile -t ticks < <(sed -n 's/^heartbeat [0-9]\+ ticks=\([0-9]\+\)$/\1/p' "$1")
+    echo "heartbeat ticks: ${ticks[*]:-none}"
+    if [ "${#ticks[@]}" -lt 3 ]; then
+        echo "expected at least 3 heartbeat lines, got ${#ticks[@]}"
+        return 1
+    fi
+    for ((i = 1; i < ${#ticks[@]}; i++)); do
+        if [ "${ticks[i]}" -le "${ticks[i - 1]}" ]; then
+            echo "tick count did not increase: ${ticks[i - 1]} then ${ticks[i]}"
+            return 1
+        fi
+    done
+}
