@@ -47,11 +47,11 @@ static void add_u64(struct json_object *o, const char *k, uint64_t v)
     json_object_object_add(o, k, json_object_new_int64((int64_t)v));
 }
 
-int vm_api_snapshot(struct vm *vm, const char *dir, bool diff, struct json_object *result,
-                    char *msg, size_t cap)
+/* Snapshot to dir (diff or full); result (may be NULL) gets the figures as JSON fields. */
+static int vm_api_snapshot(struct vm *vm, const char *dir, bool diff, struct json_object *result,
+                           char *msg, size_t cap)
 {
-    struct vm_snapshot_opts o = {
-        .dir = dir, .diff = diff, .chunk_size = vm->snapshot_chunk_size, .hc = vm->snapshot_hc};
+    struct vm_snapshot_opts o = {.dir = dir, .diff = diff};
     struct vm_snapshot_result r;
     int err = vm_snapshot(vm, &o, &r);
     if (err) {

@@ -102,12 +102,8 @@ int vm_dirty_enable(struct vm *vm);
 int vm_dirty_collect(struct vm *vm, uint32_t chunk_size, uint64_t *chunks, uint64_t *ndirty);
 
 struct api_ops;
-struct json_object;
 /* Fill ops with the VM's control-socket handlers. */
 void vm_api_ops(struct vm *vm, struct api_ops *ops);
-/* Snapshot to dir (diff or full); result (may be NULL) gets the figures as JSON fields. */
-int vm_api_snapshot(struct vm *vm, const char *dir, bool diff, struct json_object *result,
-                    char *msg, size_t cap);
 
 /* Create the --disk devices, wire them to the MMIO bus and irqfds, and append their
  * virtio_mmio.device= announcements to cmdline (capacity cap). With ms (restore), each transport

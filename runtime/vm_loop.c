@@ -65,8 +65,7 @@ static void snapshot_on_match(struct vm *vm)
     /* Clear the hold before the snapshot resumes the vCPUs, or the one that printed the
      * string would park again at its next exit. */
     __atomic_store_n(&vm->hold_vcpus, 0, __ATOMIC_SEQ_CST);
-    struct vm_snapshot_opts o = {
-        .dir = vm->snapshot_on_dir, .chunk_size = vm->snapshot_chunk_size, .hc = vm->snapshot_hc};
+    struct vm_snapshot_opts o = {.dir = vm->snapshot_on_dir};
     struct vm_snapshot_result r;
     int err = vm_snapshot(vm, &o, &r);
     if (err) {

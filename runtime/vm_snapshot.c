@@ -161,7 +161,10 @@ static int snapshot_paused(struct vm *vm, const struct vm_snapshot_opts *o,
         return -ENOMEM;
     int err = save_machine(vm, ms);
     phase(pc, "save components");
-    uint32_t chunk = vm->have_parent && o->diff ? vm->parent_chunk_size : o->chunk_size;
+    /* A diff must use its parent's chunking; otherwise the request, else the VM's --chunk-size. */
+    uint32_t chunk = vm->have_parent && o->diff ? vm->parent_chunk_size
+                     : o->chunk_size            ? o->chunk_size
+                                                : vm->snapshot_chunk_size;
     if (!chunk)
         chunk = MEMIMG_DEFAULT_CHUNK;
     uint64_t *dirty = NULL;
@@ -176,7 +179,7 @@ static int snapshot_paused(struct vm *vm, const struct vm_snapshot_opts *o,
     bool tty = isatty(STDERR_FILENO) && gm_ram_size(vm->mem) >= PROGRESS_MIN_RAM;
     struct progress_line pl = {.dir = o->dir};
     struct snapdir_opts so = {.mem = {.chunk_size = chunk,
-                                      .hc = o->hc,
+                                      .hc = o->hc || vm->snapshot_hc,
                                       .dirty = dirty,
                                       .ram_is_anonymous = gm_is_anonymous(vm->mem),
                                       .progress = tty ? show_progress : NULL,

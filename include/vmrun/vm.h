@@ -80,8 +80,8 @@ void vm_destroy(struct vm *vm);
 struct vm_snapshot_opts {
     const char *dir;
     bool diff;           /* only chunks dirtied since the previous snapshot of this VM */
-    uint32_t chunk_size; /* 0: default (a diff always uses its parent's) */
-    bool hc;             /* lz4hc */
+    uint32_t chunk_size; /* 0: the VM's --chunk-size (a diff always uses its parent's) */
+    bool hc;             /* lz4hc (also when the VM was started with --lz4hc) */
 };
 
 /* What a snapshot did, for replies and benchmarks. */
