@@ -81,9 +81,10 @@ static void request_stop(struct vm *vm, int code, int err)
 {
     pthread_mutex_lock(&vm->lock);
     if (!vm->stopping) {
-        vm->stopping = true;
+        /* Code and error first; the release store makes them visible with the flag. */
         vm->exit_code = code;
         vm->fail_err = err;
+        __atomic_store_n(&vm->stopping, true, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&vm->lock);
     vm_wake_main(vm);

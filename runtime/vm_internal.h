@@ -64,7 +64,8 @@ struct vm {
     bool have_msr_list;
     struct vcpu_msr_list msr_list;
 
-    pthread_mutex_t lock; /* guards the three fields below */
+    pthread_mutex_t lock; /* serialises writers of the three fields below; stopping is also
+                           * read without it (atomically) on every port-I/O exit */
     bool stopping;
     int exit_code;
     int fail_err;

@@ -34,12 +34,10 @@ bool vm_hold_vcpus(struct vm *vm)
     return __atomic_load_n(&vm->hold_vcpus, __ATOMIC_SEQ_CST);
 }
 
+/* Read on every port-I/O exit: an atomic load, not the lock. */
 bool vm_stopping(struct vm *vm)
 {
-    pthread_mutex_lock(&vm->lock);
-    bool s = vm->stopping;
-    pthread_mutex_unlock(&vm->lock);
-    return s;
+    return __atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE);
 }
 
 /* Input the UART could not take yet waits here, so piped input is never dropped. */
