@@ -343,13 +343,3 @@ void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *st)
         st->queues[i] = t->vq[i].st;
     pthread_mutex_unlock(&t->lock);
 }
-
-void virtio_mmio_lock(struct virtio_mmio *t)
-{
-    pthread_mutex_lock(&t->lock);
-}
-
-void virtio_mmio_unlock(struct virtio_mmio *t)
-{
-    pthread_mutex_unlock(&t->lock);
-}

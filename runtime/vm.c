@@ -56,11 +56,6 @@ struct bus *vm_mmio_bus(struct vm *vm)
     return vm->mmio;
 }
 
-unsigned vm_ncpus(const struct vm *vm)
-{
-    return vm->ncpus;
-}
-
 int vm_irq_line(struct vm *vm, unsigned gsi, int level)
 {
     struct kvm_irq_level irq = {.irq = gsi, .level = level ? 1 : 0};

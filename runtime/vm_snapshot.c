@@ -48,11 +48,6 @@ static void host_cpu_name(char *out, size_t cap)
     snprintf(out, cap, "%s", s);
 }
 
-bool vm_is_paused(const struct vm *vm)
-{
-    return vm->paused;
-}
-
 static int save_disks(struct vm *vm, struct machine_state *ms)
 {
     ms->ndisks = vm->ndisks;

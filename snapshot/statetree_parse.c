@@ -23,7 +23,8 @@ static uint64_t be64_at(const void *p)
     return fdt64_ld(p);
 }
 
-int statetree_check(const void *blob, size_t len, const char *path)
+/* Header sane, size right, and the state-hash matches: checked before any field is read. */
+static int statetree_check(const void *blob, size_t len, const char *path)
 {
     if (len < sizeof(struct fdt_header) || fdt_check_header(blob) != 0)
         return vlog_err(-EINVAL, "%s: not a flattened device tree (bad header)", path);

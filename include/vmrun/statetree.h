@@ -12,8 +12,6 @@ struct machine_state;
 
 /* Serialise ms into a malloc'd blob, with /vmrun/state-hash covering the whole blob. */
 int statetree_build(const struct machine_state *ms, void **blob, size_t *len);
-/* Check the blob's header and state-hash; errors name path (the file) and what is wrong. */
-int statetree_check(const void *blob, size_t len, const char *path);
 /* Check, then parse into ms (zeroed first); every field bounded; errors name path and field. */
 int statetree_parse(const void *blob, size_t len, const char *path, struct machine_state *ms);
 

@@ -70,9 +70,5 @@ void virtio_mmio_used(struct virtio_mmio *t, unsigned q);
 void virtio_mmio_needs_reset(struct virtio_mmio *t);
 /* Copy the transport state out (takes the lock). */
 void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *st);
-/* Acquire / release the transport lock (devices completing requests outside notify). */
-void virtio_mmio_lock(struct virtio_mmio *t);
-/* Counterpart of virtio_mmio_lock. */
-void virtio_mmio_unlock(struct virtio_mmio *t);
 
 #endif

@@ -96,8 +96,6 @@ struct vm_snapshot_result {
 /* Pause, quiesce disks, save every component and guest RAM to opts->dir, resume (unless the VM
  * was paused before). On failure the VM is left running as it was and -errno returned. */
 int vm_snapshot(struct vm *vm, const struct vm_snapshot_opts *opts, struct vm_snapshot_result *r);
-/* Whether the VM is paused by request (API pause), as opposed to running. */
-bool vm_is_paused(const struct vm *vm);
 
 /* The KVM VM file descriptor. */
 int vm_fd(const struct vm *vm);
@@ -109,8 +107,6 @@ struct guest_mem *vm_mem(struct vm *vm);
 struct bus *vm_pio_bus(struct vm *vm);
 /* The MMIO bus. */
 struct bus *vm_mmio_bus(struct vm *vm);
-/* Number of vCPUs. */
-unsigned vm_ncpus(const struct vm *vm);
 
 /* Drive a GSI of the in-kernel irqchip (level 1 asserts, 0 deasserts). */
 int vm_irq_line(struct vm *vm, unsigned gsi, int level);
