@@ -38,7 +38,8 @@ struct vm {
     struct vm_virtio_dev disks[VM_MAX_DISKS];
     struct console *console;
     int wake_fd; /* eventfd: vCPU threads wake the main loop */
-    bool started;
+    bool threads_up; /* vCPU threads exist (parked or running) */
+    bool started;    /* let run at least once */
     bool dirty_logging; /* KVM_MEM_LOG_DIRTY_PAGES set on every slot */
     bool paused;        /* paused by request (API), not just for an operation */
     char cmdline[4096]; /* as given to the guest, recorded in snapshots */

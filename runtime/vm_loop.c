@@ -145,17 +145,29 @@ int vm_resume(struct vm *vm)
     return err;
 }
 
-int vm_start(struct vm *vm)
+int vm_prepare(struct vm *vm)
 {
-    if (vm->started)
+    if (vm->threads_up)
         return 0;
     int err = 0;
     for (unsigned i = 0; i < vm->ncpus && !err; i++)
         err = vcpu_start(vm->vcpus[i]);
     for (unsigned i = 0; i < vm->ncpus && !err; i++)
         err = vcpu_wait_state(vm->vcpus[i], VCPU_PAUSED, PAUSE_TIMEOUT_MS);
-    if (!err)
-        err = vm_resume(vm);
+    if (err)
+        return vlog_err(err, "starting vcpus");
+    vm->threads_up = true;
+    return 0;
+}
+
+int vm_start(struct vm *vm)
+{
+    if (vm->started)
+        return 0;
+    int err = vm_prepare(vm);
+    if (err)
+        return err;
+    err = vm_resume(vm);
     if (err)
         return vlog_err(err, "starting vcpus");
     vm->started = true;

@@ -46,7 +46,9 @@ static int cmd_restore(struct cli *c, double t0)
     int err = vm_restore(&c->restore, &c->vm, &vm);
     if (err)
         return c->restore.bad_snapshot ? EXIT_BAD_SNAPSHOT : EXIT_VMM_ERROR;
-    err = vm_start(vm);
+    /* Reported while the vCPUs are parked (waking them takes microseconds): printed after,
+     * it would land in the middle of the guest's first console line. */
+    err = vm_prepare(vm);
     if (!err)
         vlog_msg("guest running %.2f ms after vmrun started (restore itself %.2f ms)",
                  now_ms() - t0, c->restore.restore_ms);

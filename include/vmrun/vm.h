@@ -65,6 +65,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out);
 /* Rebuild a VM from ro->dir through the same constructors as vm_create; cfg carries the host
  * side (console, control socket, --snapshot-on) and is completed from the snapshot. */
 int vm_restore(struct vm_restore_opts *ro, struct vm_config *cfg, struct vm **out);
+/* Start the vCPU threads parked, so the caller can report before the guest prints (idempotent). */
+int vm_prepare(struct vm *vm);
 /* Start the vCPU threads (idempotent) and let them run. */
 int vm_start(struct vm *vm);
 /* Park every vCPU outside KVM_RUN within a bounded time; -ETIMEDOUT names the laggard. */

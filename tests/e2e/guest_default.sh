@@ -10,18 +10,20 @@ VMRUN=${1:?usage: bash guest_default.sh /path/to/vmrun}
 e2e_require_kvm
 
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$out.err"' EXIT
 
 fail() {
     echo "FAIL: $*"
     echo "---- output ----"
     cat "$out"
+    echo "---- vmrun's messages ----"
+    cat "$out.err"
     echo "----------------"
     exit 1
 }
 
 start=$(date +%s%N)
-timeout 60 "$VMRUN" boot </dev/null >"$out" 2>&1
+timeout 60 "$VMRUN" boot </dev/null >"$out" 2>"$out.err"
 rc=$?
 end=$(date +%s%N)
 sed -i 's/\r$//' "$out"

@@ -18,6 +18,8 @@ fail() {
     echo "FAIL: $*"
     echo "---- output of: vmrun boot --disk DISK --cmdline workload=hostile ----"
     cat "$tmp/out"
+    echo "---- vmrun's messages ----"
+    cat "$tmp/err"
     echo "----------------"
     exit 1
 }
@@ -25,7 +27,7 @@ fail() {
 truncate -s 4M "$tmp/disk.img" || fail "cannot create the disk"
 start=$(date +%s%N)
 timeout 120 "$VMRUN" boot --disk "$tmp/disk.img" --cmdline workload=hostile </dev/null \
-    >"$tmp/out" 2>&1
+    >"$tmp/out" 2>"$tmp/err"
 rc=$?
 end=$(date +%s%N)
 sed -i 's/\r$//' "$tmp/out"

@@ -27,6 +27,7 @@ fail() {
     if [ -n "$last" ]; then
         echo "---- output of: $last ----"
         cat "$tmp/out"
+        [ -s "$tmp/err" ] && { echo "---- vmrun's messages ----"; cat "$tmp/err"; }
         echo "----------------"
     fi
     exit 1
@@ -64,6 +65,7 @@ qemu() {
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$ELF" -append "$2")
     last="${cmd[*]}"
     start=$(date +%s%N)
+    rm -f "$tmp/err"
     timeout 120 "${cmd[@]}" </dev/null >"$tmp/out" 2>&1
     rc=$?
     end=$(date +%s%N)
@@ -75,7 +77,7 @@ vmrun() {
     local start end
     last="$VMRUN boot --mem $1 --cmdline \"$2\""
     start=$(date +%s%N)
-    timeout 120 "$VMRUN" boot --mem "$1" --cmdline "$2" </dev/null >"$tmp/out" 2>&1
+    timeout 120 "$VMRUN" boot --mem "$1" --cmdline "$2" </dev/null >"$tmp/out" 2>"$tmp/err"
     rc=$?
     end=$(date +%s%N)
     sed -i 's/\r$//' "$tmp/out"

@@ -13,26 +13,31 @@ fail=0
 ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fail=1; }
 result() { grep -m1 '^RESULT' <<<"$1" | cut -d' ' -f2; }
+# vm ARGS...: vmrun with a timeout; the guest console (stdout) is printed, vmrun's own messages
+# go to $tmp/err so they can never split a console line the checks parse.
+vm() { timeout 120 "$VMRUN" "$@" </dev/null 2>"$tmp/err"; }
+# both OUT: the console output and vmrun's messages of the last vm run, indented, for a failure.
+both() { sed 's/^/    /' <<<"$1"; sed 's/^/    stderr: /' "$tmp/err"; }
 
 work="workload=fill mb=192 seed=9 rounds=8"
-ref=$(timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work" 2>&1)
+ref=$(vm boot --mem 384M --no-console-input --cmdline "$work")
 want=$(result "$ref")
-[[ -n $want ]] && ok "uninterrupted RESULT $want" || { bad "reference run:"; echo "$ref"; exit 1; }
+[[ -n $want ]] && ok "uninterrupted RESULT $want" || { bad "reference run:"; both "$ref"; exit 1; }
 
-out=$(timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work" \
-    --snapshot-on READY --snapshot-dir "$tmp/s" --exit-after-snapshot 2>&1)
-[[ $? -eq 0 && -f $tmp/s/vmstate.dtb ]] && ok "snapshot at READY" || { bad "snapshot:"; echo "$out"; exit 1; }
+out=$(vm boot --mem 384M --no-console-input --cmdline "$work" \
+    --snapshot-on READY --snapshot-dir "$tmp/s" --exit-after-snapshot)
+[[ $? -eq 0 && -f $tmp/s/vmstate.dtb ]] && ok "snapshot at READY" || { bad "snapshot:"; both "$out"; exit 1; }
 ready_ticks=$(grep -o 'ticks [0-9]*' <<<"$out" | head -n1 | cut -d' ' -f2)
 
 for mode in cow eager lazy; do
-    out=$(timeout 120 "$VMRUN" restore "$tmp/s" --memory "$mode" --no-console-input 2>&1)
+    out=$(vm restore "$tmp/s" --memory "$mode" --no-console-input)
     rc=$?
     got=$(result "$out")
     end_ticks=$(grep -o '^ticks [0-9]*' <<<"$out" | cut -d' ' -f2)
     if [[ $rc -eq 0 && $got == "$want" ]]; then
-        ok "restore --memory $mode: RESULT $got ($(grep -m1 'restored' <<<"$out" | sed 's/^vmrun: //'))"
+        ok "restore --memory $mode: RESULT $got ($(grep -m1 'restored' "$tmp/err" | sed 's/^vmrun: //'))"
     else
-        bad "restore --memory $mode: exit $rc, RESULT '$got' (want $want):"; sed 's/^/    /' <<<"$out"
+        bad "restore --memory $mode: exit $rc, RESULT '$got' (want $want):"; both "$out"
     fi
     if [[ -n $end_ticks && -n $ready_ticks ]] && ((end_ticks > ready_ticks)); then
         ok "$mode: ticks kept counting ($ready_ticks at READY, $end_ticks at the end)"
@@ -43,9 +48,9 @@ done
 [[ -f $tmp/s/memory.raw ]] && ok "cow left a reusable memory.raw" || bad "no memory.raw after cow restore"
 
 # Two clones of one snapshot side by side.
-timeout 120 "$VMRUN" restore "$tmp/s" --no-console-input >"$tmp/c1" 2>&1 &
+timeout 120 "$VMRUN" restore "$tmp/s" --no-console-input </dev/null >"$tmp/c1" 2>"$tmp/c1.err" &
 p1=$!
-timeout 120 "$VMRUN" restore "$tmp/s" --no-console-input >"$tmp/c2" 2>&1 &
+timeout 120 "$VMRUN" restore "$tmp/s" --no-console-input </dev/null >"$tmp/c2" 2>"$tmp/c2.err" &
 p2=$!
 wait $p1; r1=$?
 wait $p2; r2=$?
@@ -58,31 +63,31 @@ g2=$(result "$(cat "$tmp/c2")")
 # pages are not zero): restoring that snapshot still reaches the same RESULT.
 for mode in cow lazy; do
     rm -rf "$tmp/again"
-    timeout 120 "$VMRUN" restore "$tmp/s" --memory "$mode" --no-console-input \
+    timeout 120 "$VMRUN" restore "$tmp/s" --memory "$mode" --no-console-input </dev/null \
         --snapshot-on "ticks" --snapshot-dir "$tmp/again" --exit-after-snapshot >"$tmp/a.out" 2>&1
-    out=$(timeout 120 "$VMRUN" restore "$tmp/again" --no-console-input 2>&1)
+    out=$(vm restore "$tmp/again" --no-console-input)
     [[ $(result "$out") == "$want" ]] && ok "snapshot of a $mode-restored VM restores to $want" ||
-        { bad "snapshot of a $mode-restored VM:"; cat "$tmp/a.out"; sed 's/^/    /' <<<"$out"; }
+        { bad "snapshot of a $mode-restored VM:"; sed 's/^/    first run: /' "$tmp/a.out"; both "$out"; }
 done
 
 # A diff chain: full at READY, diff after the guest changes 8 MiB, restore the diff.
 work2="workload=fill mb=192 seed=11 rounds=8 hold=30 touch_mb=8 hold2=150"
-ref2=$(timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work2" 2>&1)
+ref2=$(vm boot --mem 384M --no-console-input --cmdline "$work2")
 want2=$(result "$ref2")
 sock=$tmp/api.sock
 timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work2" --api-sock "$sock" \
-    --snapshot-on READY --snapshot-dir "$tmp/base" >"$tmp/vm.out" 2>&1 &
-vm=$!
+    --snapshot-on READY --snapshot-dir "$tmp/base" </dev/null >"$tmp/vm.out" 2>"$tmp/vm.err" &
+vmpid=$!
 for ((i = 0; i < 300; i++)); do grep -q TOUCHED "$tmp/vm.out" && break; sleep 0.05; done
 d=$("$VMRUN" snapshot --api-sock "$sock" "$tmp/diff" --diff 2>&1)
 grep -q '"diff":true' <<<"$d" && ok "diff snapshot after TOUCHED" || bad "diff: $d"
-wait $vm
+wait $vmpid
 [[ $(result "$(cat "$tmp/vm.out")") == "$want2" ]] && ok "snapshotted VM itself still reaches $want2" ||
     bad "snapshotted VM: $(result "$(cat "$tmp/vm.out")") vs $want2"
 for mode in cow eager lazy; do
-    out=$(timeout 120 "$VMRUN" restore "$tmp/diff" --memory "$mode" --no-console-input 2>&1)
+    out=$(vm restore "$tmp/diff" --memory "$mode" --no-console-input)
     [[ $? -eq 0 && $(result "$out") == "$want2" ]] && ok "restore diff chain --memory $mode: $want2" ||
-        { bad "diff chain $mode:"; sed 's/^/    /' <<<"$out"; }
+        { bad "diff chain $mode:"; both "$out"; }
 done
 
 # virtio-blk: snapshot after the guest has written the whole disk, before it reads it back; the
@@ -92,12 +97,12 @@ out=$(timeout 120 "$VMRUN" boot --mem 128M --no-console-input --disk "$tmp/disk.
 [[ $? -eq 0 && -f $tmp/b/vmstate.dtb ]] && ! grep -q "BLK OK" <<<"$out" &&
     ok "snapshot between the blk write and read-back passes" || { bad "blk snapshot:"; echo "$out"; }
 cp "$tmp/disk.img" "$tmp/copy.img"
-out=$(timeout 120 "$VMRUN" restore "$tmp/b" --no-console-input 2>&1)
-[[ $? -eq 0 ]] && grep -q "BLK OK 8192" <<<"$out" && ok "restored blk workload: $(grep 'BLK OK' <<<"$out")" ||
-    { bad "restored blk workload:"; sed 's/^/    /' <<<"$out"; }
-out=$(timeout 120 "$VMRUN" restore "$tmp/b" --memory lazy --disk "0=$tmp/copy.img" --no-console-input 2>&1)
-[[ $? -eq 0 ]] && grep -q "BLK OK 8192" <<<"$out" && ok "restored onto a copy with --disk 0=: BLK OK" ||
-    { bad "restore onto a copy:"; sed 's/^/    /' <<<"$out"; }
+out=$(vm restore "$tmp/b" --no-console-input)
+[[ $? -eq 0 ]] && grep -q "^BLK OK 8192" <<<"$out" && ok "restored blk workload: $(grep 'BLK OK' <<<"$out")" ||
+    { bad "restored blk workload:"; both "$out"; }
+out=$(vm restore "$tmp/b" --memory lazy --disk "0=$tmp/copy.img" --no-console-input)
+[[ $? -eq 0 ]] && grep -q "^BLK OK 8192" <<<"$out" && ok "restored onto a copy with --disk 0=: BLK OK" ||
+    { bad "restore onto a copy:"; both "$out"; }
 dd if=/dev/urandom of="$tmp/disk.img" bs=4096 count=1 conv=notrunc 2>/dev/null
 out=$(timeout 60 "$VMRUN" restore "$tmp/b" --no-console-input 2>&1)
 [[ $? -eq 2 ]] && grep -q "content differs" <<<"$out" && ok "a changed disk is refused: $(head -n1 <<<"$out")" ||

@@ -16,12 +16,12 @@ bad() { echo "FAIL $*"; fail=1; }
 # 1. --snapshot-on READY while the workload keeps computing; the guest still finishes.
 out=$(timeout 120 "$VMRUN" boot --mem 256M --no-console-input \
     --cmdline "workload=fill mb=64 seed=7 rounds=3" \
-    --snapshot-on READY --snapshot-dir "$tmp/s1" 2>&1)
+    --snapshot-on READY --snapshot-dir "$tmp/s1" </dev/null 2>"$tmp/err")
 rc=$?
-if [[ $rc -eq 0 ]] && grep -q "snapshot written to $tmp/s1" <<<"$out" && grep -q "^RESULT" <<<"$out"; then
-    ok "snapshot-on READY: $(grep 'snapshot written' <<<"$out")"
+if [[ $rc -eq 0 ]] && grep -q "snapshot written to $tmp/s1" "$tmp/err" && grep -q "^RESULT" <<<"$out"; then
+    ok "snapshot-on READY: $(grep 'snapshot written' "$tmp/err")"
 else
-    bad "snapshot-on READY (exit $rc):"; sed 's/^/    /' <<<"$out"
+    bad "snapshot-on READY (exit $rc):"; sed 's/^/    /' <<<"$out"; sed 's/^/    stderr: /' "$tmp/err"
 fi
 if v=$("$VMRUN" inspect "$tmp/s1" --verify 2>&1); then ok "inspect --verify s1"; else bad "verify s1: $v"; fi
 "$VMRUN" inspect "$tmp/s1" | sed 's/^/    /'
@@ -40,10 +40,11 @@ rc=$?
 # 2b. A failed --snapshot-on snapshot is reported and the guest carries on; with
 #     --exit-after-snapshot the run fails instead.
 out=$(timeout 60 "$VMRUN" boot --mem 128M --no-console-input --cmdline "workload=fill mb=16 rounds=2" \
-    --snapshot-on READY --snapshot-dir /proc/vmrun-no-such-dir/s 2>&1)
+    --snapshot-on READY --snapshot-dir /proc/vmrun-no-such-dir/s </dev/null 2>"$tmp/err")
 rc=$?
-[[ $rc -eq 0 ]] && grep -q "^RESULT" <<<"$out" && grep -q "vmrun: --snapshot-on: snapshot to" <<<"$out" &&
-    ok "failed snapshot-on: reported, guest finished" || { bad "failed snapshot-on (exit $rc):"; sed 's/^/    /' <<<"$out"; }
+[[ $rc -eq 0 ]] && grep -q "^RESULT" <<<"$out" && grep -q "vmrun: --snapshot-on: snapshot to" "$tmp/err" &&
+    ok "failed snapshot-on: reported, guest finished" ||
+    { bad "failed snapshot-on (exit $rc):"; sed 's/^/    /' <<<"$out"; sed 's/^/    stderr: /' "$tmp/err"; }
 out=$(timeout 60 "$VMRUN" boot --mem 128M --no-console-input --cmdline "workload=fill mb=16 rounds=2" \
     --snapshot-on READY --snapshot-dir /proc/vmrun-no-such-dir/s --exit-after-snapshot 2>&1)
 rc=$?

@@ -20,19 +20,23 @@ e2e_tmpdir() {
 e2e_fail() {
     echo "FAIL: $*"
     if [ -n "${last:-}" ]; then
-        echo "---- output of: vmrun boot $last ----"
+        echo "---- console output of: vmrun boot $last ----"
         cat "$tmp/out"
+        echo "---- vmrun's messages ----"
+        cat "$tmp/err" 2>/dev/null
         echo "----------------"
     fi
     exit 1
 }
 
-# e2e_boot ARGS...: `vmrun boot ARGS` with a timeout; output in $tmp/out, exit code in $rc.
+# e2e_boot ARGS...: `vmrun boot ARGS` with a timeout; the guest console (stdout) in $tmp/out,
+# vmrun's own messages (stderr) in $tmp/err, so a message can never split a console line that a
+# check parses; exit code in $rc.
 e2e_boot() {
     local start end
     last="$*"
     start=$(date +%s%N)
-    timeout 120 "$VMRUN" boot "$@" </dev/null >"$tmp/out" 2>&1
+    timeout 120 "$VMRUN" boot "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
     rc=$?
     end=$(date +%s%N)
     sed -i 's/\r$//' "$tmp/out"

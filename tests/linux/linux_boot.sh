@@ -19,7 +19,7 @@ marker="vmrun.test=marker$$"
 # earlyprintk: on this host the 8250 console only registers ~60 s into boot.
 cmdline="console=ttyS0 earlyprintk=serial,ttyS0 reboot=k panic=1 noxsave $marker"
 "$VMRUN" boot --kernel "$cache/vmlinuz" --initrd "$cache/initramfs.cpio.gz" --mem 384M \
-    --disk "$tmp/disk.img" --cmdline "$cmdline" --no-console-input >"$tmp/out" 2>&1 &
+    --disk "$tmp/disk.img" --cmdline "$cmdline" --no-console-input </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 
 want_cmd="Command line: $cmdline virtio_mmio.device=4K@0xd0000000:5"
@@ -43,4 +43,5 @@ if ((ok)); then
 fi
 echo "FAIL: expected lines not seen; output tail:"
 tail -n 30 "$tmp/out" | sed 's/^/    /'
+sed 's/^/    vmrun: /' "$tmp/err"
 exit 1
