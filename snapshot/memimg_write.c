@@ -1,8 +1,8 @@
 /*
- * memory.lz4 writer. Worker threads claim groups of chunks from a shared counter, classify each
- * chunk (absent / zero / data), compress and hash it into a slot of a small ring; the calling
- * thread drains the ring strictly in group order with one pwritev per group, so the file is
- * written sequentially while memory stays bounded by the ring.
+ * memory.lz4 writer. Worker threads (memimg_encode.c) claim jobs, each a group of chunks, from a
+ * shared counter and compress them into a slot of a small ring; the calling thread drains the
+ * ring strictly in job order with one pwritev per job, so the file is written sequentially while
+ * memory stays bounded by the ring.
  */
 #include "vmrun/memimg.h"
 
@@ -11,14 +11,12 @@
 #include <limits.h>
 #include <lz4.h>
 #include <lz4hc.h>
-#include <pthread.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "memimg_format.h"
+#include "memimg_writer.h"
 #include "vmrun/log.h"
 #include "vmrun/mem.h"
 
@@ -32,165 +30,6 @@
 /* Start writeback every this many bytes so the disk works while we still compress, instead of
  * all of it waiting for the final fdatasync. */
 #define MW_WRITEBACK_BYTES (8u << 20)
-/* /proc/PID/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
-#define MW_PM_PRESENT (1ULL << 63)
-#define MW_PM_SWAPPED (1ULL << 62)
-
-typedef uint64_t __attribute__((may_alias)) mw_word;
-
-struct mw_region {
-    const uint8_t *host;
-    uint64_t ram_off, size;
-};
-
-struct mw_slot {
-    uint64_t group; /* the group this slot holds, or may hold next */
-    bool ready;     /* a worker finished that group */
-    uint8_t *buf;   /* group_chunks * chunk_size bytes of lz4 output */
-};
-
-struct mw_ctx {
-    /* Fixed before the workers start. */
-    const struct memimg_write_opts *opts;
-    struct mw_region *regions;
-    size_t nregions;
-    uint32_t cs;
-    uint64_t ram, nchunks, group_chunks, ngroups;
-    unsigned nslots;
-    int pagemap_fd;           /* -1: scan every chunk */
-    struct mi_entry *entries; /* kind/flags/size/hash from workers, offset from the writer */
-    struct mw_slot *slots;
-    /* Shared, under lock. */
-    pthread_mutex_t lock;
-    pthread_cond_t ready_cv, free_cv;
-    uint64_t next_group;
-    bool stop;
-};
-
-struct mw_worker {
-    struct mw_ctx *c;
-    pthread_t tid;
-    void *lz_state;
-    uint64_t *pagemap; /* one entry per page of a chunk, or NULL */
-};
-
-static uint64_t mw_chunk_bytes(const struct mw_ctx *c, uint64_t i)
-{
-    uint64_t start = i * c->cs;
-    return c->ram - start < c->cs ? c->ram - start : c->cs;
-}
-
-/* Chunks never straddle regions (checked in mw_setup), so a chunk is one host range. */
-static const uint8_t *mw_chunk_host(const struct mw_ctx *c, uint64_t i)
-{
-    uint64_t off = i * c->cs;
-    size_t r = 0;
-    while (r + 1 < c->nregions && off >= c->regions[r + 1].ram_off)
-        r++;
-    return c->regions[r].host + (off - c->regions[r].ram_off);
-}
-
-/* n is a multiple of 4 KiB and p page aligned. The first block decides for most data chunks. */
-static bool mw_zero_range(const uint8_t *p, uint64_t n)
-{
-    const mw_word *w = (const mw_word *)p;
-    for (uint64_t i = 0; i < n / sizeof(mw_word); i += 32) {
-        mw_word acc = 0;
-        for (unsigned k = 0; k < 32; k++)
-            acc |= w[i + k];
-        if (acc)
-            return false;
-    }
-    return true;
-}
-
-/*
- * Anonymous RAM that was never populated reads as zero, so only pages the kernel reports as
- * present or swapped need a look. pagemap rather than mincore: mincore reports a swapped-out
- * anonymous page as not resident, which would silently turn guest data into zeros.
- */
-static bool mw_chunk_is_zero(struct mw_worker *w, const uint8_t *src, uint64_t n)
-{
-    const struct mw_ctx *c = w->c;
-    if (w->pagemap) {
-        uint64_t pages = n / MW_PAGE;
-        uint64_t off = (uintptr_t)src / MW_PAGE * sizeof(uint64_t);
-        if (mi_pread_full(c->pagemap_fd, w->pagemap, pages * sizeof(uint64_t), off) == 0) {
-            for (uint64_t p = 0; p < pages; p++) {
-                if ((w->pagemap[p] & (MW_PM_PRESENT | MW_PM_SWAPPED)) &&
-                    !mw_zero_range(src + p * MW_PAGE, MW_PAGE))
-                    return false;
-            }
-            return true;
-        }
-        /* An unreadable pagemap only costs speed: fall back to scanning. */
-    }
-    return mw_zero_range(src, n);
-}
-
-static void mw_chunk(struct mw_worker *w, uint64_t i, uint8_t *out)
-{
-    const struct mw_ctx *c = w->c;
-    struct mi_entry *e = &c->entries[i];
-    memset(e, 0, sizeof(*e));
-    if (c->opts->dirty && !((c->opts->dirty[i / 64] >> (i % 64)) & 1)) {
-        e->kind = MEMIMG_ABSENT;
-        return;
-    }
-    const uint8_t *src = mw_chunk_host(c, i);
-    uint64_t n = mw_chunk_bytes(c, i);
-    if (mw_chunk_is_zero(w, src, n)) {
-        e->kind = MEMIMG_ZERO;
-        return;
-    }
-    /* A capacity of n - 1 makes lz4 give up (return 0) as soon as the chunk would not shrink,
-     * which is also how incompressible chunks are detected without a second pass. */
-    int csize = c->opts->hc
-                    ? LZ4_compress_HC_extStateHC(w->lz_state, (const char *)src, (char *)out,
-                                                 (int)n, (int)n - 1, LZ4HC_CLEVEL_DEFAULT)
-                    : LZ4_compress_fast_extState(w->lz_state, (const char *)src, (char *)out,
-                                                 (int)n, (int)n - 1, 1);
-    e->kind = MEMIMG_DATA;
-    if (csize <= 0) {
-        e->flags = MI_ENT_RAW;
-        e->size = (uint32_t)n;
-    } else {
-        e->size = (uint32_t)csize;
-    }
-    e->hash = XXH3_64bits(src, n);
-}
-
-static void *mw_worker_main(void *arg)
-{
-    struct mw_worker *w = arg;
-    struct mw_ctx *c = w->c;
-    for (;;) {
-        pthread_mutex_lock(&c->lock);
-        if (c->stop || c->next_group >= c->ngroups) {
-            pthread_mutex_unlock(&c->lock);
-            return NULL;
-        }
-        uint64_t g = c->next_group++;
-        struct mw_slot *s = &c->slots[g % c->nslots];
-        /* The writer frees slots in group order, so the lowest claimed group never waits. */
-        while (!c->stop && s->group != g)
-            pthread_cond_wait(&c->free_cv, &c->lock);
-        bool stop = c->stop;
-        pthread_mutex_unlock(&c->lock);
-        if (stop)
-            return NULL;
-
-        uint64_t first = g * c->group_chunks;
-        uint64_t end = first + c->group_chunks < c->nchunks ? first + c->group_chunks : c->nchunks;
-        for (uint64_t i = first; i < end; i++)
-            mw_chunk(w, i, s->buf + (i - first) * c->cs);
-
-        pthread_mutex_lock(&c->lock);
-        s->ready = true;
-        pthread_cond_signal(&c->ready_cv);
-        pthread_mutex_unlock(&c->lock);
-    }
-}
 
 static int mw_pwritev_full(int fd, struct iovec *iov, int cnt, off_t off)
 {
@@ -229,22 +68,20 @@ static int64_t mw_drain(struct mw_ctx *c, int fd, const char *path, struct memim
         return vlog_err(-ENOMEM, "%s: write buffers", path);
     uint64_t pos = MI_HEADER_SIZE, flushed = 0, last_progress = mi_now_ns();
     int64_t rc = 0;
-    for (uint64_t g = 0; g < c->ngroups; g++) {
-        struct mw_slot *s = &c->slots[g % c->nslots];
+    for (uint64_t j = 0; j < c->njobs; j++) {
+        struct mw_slot *s = &c->slots[j % c->nslots];
         pthread_mutex_lock(&c->lock);
         while (!s->ready)
             pthread_cond_wait(&c->ready_cv, &c->lock);
         pthread_mutex_unlock(&c->lock);
 
-        uint64_t first = g * c->group_chunks, start = pos;
+        uint64_t first = c->jobs[j] * c->group_chunks, start = pos;
         uint64_t end = first + c->group_chunks < c->nchunks ? first + c->group_chunks : c->nchunks;
         int cnt = 0;
         for (uint64_t i = first; i < end; i++) {
             struct mi_entry *e = &c->entries[i];
-            if (e->kind == MEMIMG_ABSENT) {
-                sum->chunks_absent++;
+            if (e->kind == MEMIMG_ABSENT)
                 continue;
-            }
             if (e->kind == MEMIMG_ZERO) {
                 sum->chunks_zero++;
                 continue;
@@ -273,7 +110,7 @@ static int64_t mw_drain(struct mw_ctx *c, int fd, const char *path, struct memim
 
         pthread_mutex_lock(&c->lock);
         s->ready = false;
-        s->group = g + c->nslots;
+        s->job = j + c->nslots;
         pthread_cond_broadcast(&c->free_cv);
         pthread_mutex_unlock(&c->lock);
 
@@ -298,8 +135,11 @@ static int mw_finish(struct mw_ctx *c, int fd, const char *path, uint64_t index_
     uint8_t *index = malloc(len);
     if (!index)
         return vlog_err(-ENOMEM, "%s: index", path);
-    for (uint64_t i = 0; i < c->nchunks; i++)
+    for (uint64_t i = 0; i < c->nchunks; i++) {
+        /* Counted here: chunks outside every job never pass through the drain. */
+        sum->chunks_absent += c->entries[i].kind == MEMIMG_ABSENT;
         mi_entry_encode(&c->entries[i], index + i * MI_ENTRY_SIZE);
+    }
     sum->index_hash = XXH3_64bits(index, len);
 
     struct mi_header h = {
@@ -326,14 +166,28 @@ static int mw_finish(struct mw_ctx *c, int fd, const char *path, uint64_t index_
     return 0;
 }
 
-static unsigned mw_thread_count(const struct memimg_write_opts *opts, uint64_t ngroups)
+static unsigned mw_thread_count(const struct memimg_write_opts *opts, uint64_t njobs)
 {
     long n = opts->threads ? (long)opts->threads : sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         n = 1;
     if ((unsigned long)n > MW_MAX_THREADS)
         n = MW_MAX_THREADS;
-    return (uint64_t)n > ngroups ? (unsigned)ngroups : (unsigned)n;
+    return (uint64_t)n > njobs ? (unsigned)njobs : (unsigned)n;
+}
+
+/* A full image stores every group; a diff only those with a dirty chunk. */
+static bool mw_group_wanted(const struct mw_ctx *c, uint64_t g)
+{
+    const uint64_t *dirty = c->opts->dirty;
+    if (!dirty)
+        return true;
+    uint64_t first = g * c->group_chunks;
+    uint64_t end = first + c->group_chunks < c->nchunks ? first + c->group_chunks : c->nchunks;
+    for (uint64_t i = first; i < end; i++)
+        if ((dirty[i / 64] >> (i % 64)) & 1)
+            return true;
+    return false;
 }
 
 /* Everything the run needs that can fail, allocated before any thread starts. */
@@ -365,8 +219,14 @@ static int mw_setup(struct mw_ctx *c, struct guest_mem *mem, const char *path)
     c->nchunks = (c->ram + c->cs - 1) / c->cs;
     c->group_chunks = c->cs >= MW_GROUP_BYTES ? 1 : MW_GROUP_BYTES / c->cs;
     c->ngroups = (c->nchunks + c->group_chunks - 1) / c->group_chunks;
-    c->entries = calloc(c->nchunks, sizeof(*c->entries));
-    return c->entries ? 0 : vlog_err(-ENOMEM, "%s: chunk table", path);
+    c->entries = calloc(c->nchunks, sizeof(*c->entries)); /* all MEMIMG_ABSENT */
+    c->jobs = calloc(c->ngroups, sizeof(*c->jobs));
+    if (!c->entries || !c->jobs)
+        return vlog_err(-ENOMEM, "%s: chunk table", path);
+    for (uint64_t g = 0; g < c->ngroups; g++)
+        if (mw_group_wanted(c, g))
+            c->jobs[c->njobs++] = g;
+    return 0;
 }
 
 static int mw_alloc_ring(struct mw_ctx *c, unsigned nthreads)
@@ -378,14 +238,14 @@ static int mw_alloc_ring(struct mw_ctx *c, unsigned nthreads)
     /* Every worker busy plus one slot being written, whatever the budget says. */
     if (n < nthreads + 1ULL)
         n = nthreads + 1ULL;
-    if (n > c->ngroups)
-        n = c->ngroups;
+    if (n > c->njobs)
+        n = c->njobs;
     c->nslots = (unsigned)n;
     c->slots = calloc(c->nslots, sizeof(*c->slots));
     if (!c->slots)
         return -ENOMEM;
     for (unsigned s = 0; s < c->nslots; s++) {
-        c->slots[s].group = s;
+        c->slots[s].job = s;
         c->slots[s].buf = malloc(slot_bytes);
         if (!c->slots[s].buf)
             return -ENOMEM;
@@ -395,7 +255,9 @@ static int mw_alloc_ring(struct mw_ctx *c, unsigned nthreads)
 
 static int mw_run(struct mw_ctx *c, int fd, const char *path, struct memimg_summary *sum)
 {
-    unsigned nthreads = mw_thread_count(c->opts, c->ngroups);
+    if (c->njobs == 0) /* a diff with nothing dirty: header and index only */
+        return mw_finish(c, fd, path, MI_HEADER_SIZE, sum);
+    unsigned nthreads = mw_thread_count(c->opts, c->njobs);
     int rc = mw_alloc_ring(c, nthreads);
     struct mw_worker *w = calloc(nthreads, sizeof(*w));
     if (rc == 0 && !w)
@@ -488,6 +350,7 @@ int memimg_write(const char *path, struct guest_mem *mem, const struct memimg_wr
         free(c.slots[s].buf);
     free(c.slots);
     free(c.entries);
+    free(c.jobs);
     free(c.regions);
     if (rc < 0)
         return rc;

@@ -463,6 +463,27 @@ static void test_diff_absent(void **state)
     gm_destroy(mem);
 }
 
+/* A diff with nothing dirty is a header and an index of ABSENT entries, and still verifies. */
+static void test_diff_nothing_dirty(void **state)
+{
+    (void)state;
+    struct tdir t;
+    tdir_init(&t);
+    struct guest_mem *mem = mem_new(32 * MiB);
+    fill_mix(mem, MEMIMG_DEFAULT_CHUNK, MIX, sizeof(MIX) / sizeof(MIX[0]));
+    uint64_t dirty[2] = {0};
+    struct memimg_write_opts o = {.dirty = dirty, .ram_is_anonymous = true};
+    struct memimg_summary w, r;
+    assert_int_equal(memimg_write(t.path, mem, &o, &w), 0);
+    assert_int_equal(w.chunks_absent, 128);
+    assert_int_equal(w.chunks_data + w.chunks_zero, 0);
+    assert_int_equal(w.file_bytes, MI_HEADER_SIZE + 128 * MI_ENTRY_SIZE);
+    check_roundtrip(t.path, w.index_hash, mem, &r);
+    assert_memory_equal(&r, &w, sizeof(w));
+    tdir_fini(&t);
+    gm_destroy(mem);
+}
+
 static void test_wrong_index_hash(void **state)
 {
     (void)state;
@@ -1111,6 +1132,7 @@ int main(void)
         cmocka_unit_test(test_hc),
         cmocka_unit_test(test_two_regions),
         cmocka_unit_test(test_diff_absent),
+        cmocka_unit_test(test_diff_nothing_dirty),
         cmocka_unit_test(test_wrong_index_hash),
         cmocka_unit_test(test_flip_header_bytes),
         cmocka_unit_test(test_flip_index_bytes),
