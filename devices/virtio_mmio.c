@@ -275,21 +275,36 @@ void virtio_mmio_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, boo
     pthread_mutex_unlock(&t->lock);
 }
 
+/* Saved state comes from a file: refuse anything the live device could never have been in,
+ * naming the field, so restore fails before the guest runs. */
 static int restore_state(struct virtio_mmio *t, const struct virtio_mmio_state *st)
 {
-    if ((st->driver_features & ~t->ops->features) || st->queue_sel > UINT16_MAX)
-        return -EINVAL;
+    if (st->driver_features & ~t->ops->features)
+        return vlog_err(-EINVAL, "driver-features 0x%llx: bits 0x%llx were never offered",
+                        (unsigned long long)st->driver_features,
+                        (unsigned long long)(st->driver_features & ~t->ops->features));
+    if (st->queue_sel > UINT16_MAX)
+        return vlog_err(-EINVAL, "queue-sel %u: above 65535", st->queue_sel);
     for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
         const struct vq_state *qs = &st->queues[i];
         if (i >= t->ops->num_queues) {
             if (qs->ready)
-                return -EINVAL;
+                return vlog_err(-EINVAL, "queue %u: ready, but the device has %u queue(s)", i,
+                                t->ops->num_queues);
             continue;
         }
-        if (qs->max_size != t->ops->queue_max || qs->size > qs->max_size)
-            return -EINVAL;
+        if (qs->max_size != t->ops->queue_max)
+            return vlog_err(-EINVAL, "queue %u: max-size %u, but the device offers %u", i,
+                            qs->max_size, t->ops->queue_max);
+        if (qs->size > qs->max_size)
+            return vlog_err(-EINVAL, "queue %u: size %u above the maximum %u", i, qs->size,
+                            qs->max_size);
         if (qs->ready && vq_check_layout(qs, t->mem) != 0)
-            return -EINVAL;
+            return vlog_err(-EINVAL,
+                            "queue %u: size %u with rings at 0x%llx/0x%llx/0x%llx: not a "
+                            "power of 2, misaligned or outside guest RAM",
+                            i, qs->size, (unsigned long long)qs->desc_gpa,
+                            (unsigned long long)qs->avail_gpa, (unsigned long long)qs->used_gpa);
         t->vq[i].st = *qs;
     }
     t->st = *st;

@@ -66,8 +66,10 @@ int vm_restore(struct vm_restore_opts *ro, struct vm_config *cfg, struct vm **ou
     err = vm_build(cfg, &src, out);
     /* State KVM or a device refuses (queue sizes, register values, MSRs) is the snapshot's
      * fault as much as a bad hash is. */
-    if (err == -EINVAL || err == -EBADMSG || err == -ENOTSUP || err == -ERANGE)
+    if (err == -EINVAL || err == -EBADMSG || err == -ENOTSUP || err == -ERANGE) {
         ro->bad_snapshot = true;
+        vlog_msg("%s: snapshot refused before the guest ran", ro->dir);
+    }
     if (!err && ro->memory == VM_MEMORY_LAZY) {
         (*out)->chain = chain; /* the fault handler reads from it for the VM's lifetime */
         chain = NULL;

@@ -79,7 +79,7 @@ static int add_disk(struct vm *vm, unsigned i, const struct vm_disk *disk, char 
     err = virtio_mmio_create(vm->mem, virtio_blk_ops(d->blk), d->blk, &host,
                              saved ? &saved->transport : NULL, &d->transport);
     if (err && saved)
-        return vlog_err(err, "disk %u: saved virtio transport or queue state is invalid", i);
+        return vlog_err(err, "vmstate.dtb: /devices/virtio-blk@%u/transport: refused", i);
     if (!err)
         err = bus_register(vm->mmio, d->mmio_base, ABI_VIRTIO_MMIO_SIZE, virtio_mmio_io,
                            d->transport);

@@ -5,6 +5,7 @@
 # snapshots are refused with exit 2 and an error naming the file.
 set -u
 VMRUN=$1
+SNAPMUT=$2 # makes hostile snapshots whose hashes still match (tests/tools/snapmut.c)
 . "$(dirname "$0")/../lib/e2e.sh"
 e2e_require_kvm
 tmp=$(mktemp -d)
@@ -108,19 +109,23 @@ out=$(timeout 60 "$VMRUN" restore "$tmp/b" --no-console-input 2>&1)
 [[ $? -eq 2 ]] && grep -q "content differs" <<<"$out" && ok "a changed disk is refused: $(head -n1 <<<"$out")" ||
     { bad "changed disk accepted (exit $?):"; sed 's/^/    /' <<<"$out"; }
 
-# Hostile snapshots: refused before the guest runs, exit 2, the file named.
+# Hostile snapshots: refused before the guest runs, exit 2, the file and field named. Copies of
+# $hsrc, restored with ${hargs[@]}.
+hsrc=$tmp/s
+hargs=()
 hostile() { # NAME PATTERN SETUP...
     local name=$1 pattern=$2
     shift 2
     rm -rf "$tmp/h"
-    cp -r "$tmp/s" "$tmp/h"
+    cp -r "$hsrc" "$tmp/h"
     rm -f "$tmp/h/memory.raw" "$tmp/h"/memory.raw.*
-    "$@"
+    "$@" || { bad "hostile $name: setup failed: $*"; return; }
     local out rc
-    out=$(timeout 60 "$VMRUN" restore "$tmp/h" --no-console-input 2>&1)
+    out=$(timeout 60 "$VMRUN" restore "$tmp/h" --no-console-input "${hargs[@]}" </dev/null 2>&1)
     rc=$?
-    if [[ $rc -eq 2 ]] && grep -qE "$pattern" <<<"$out" && ! grep -q "^RESULT" <<<"$out"; then
+    if [[ $rc -eq 2 ]] && tr '\n' ' ' <<<"$out" | grep -qE "$pattern" && ! grep -q "^RESULT" <<<"$out"; then
         ok "hostile $name: $(head -n1 <<<"$out")"
+        sed '1d; s/^/         /' <<<"$out"
     else
         bad "hostile $name: exit $rc:"; sed 's/^/    /' <<<"$out"
     fi
@@ -135,5 +140,17 @@ hostile "dtb hash mismatch" "vmstate.dtb.*state-hash" flip "$tmp/h/vmstate.dtb" 
 mid=$(($(stat -c %s "$tmp/s/memory.lz4") / 2))
 hostile "chunk hash mismatch" "memory.lz4: chunk [0-9]+" flip "$tmp/h/memory.lz4" $mid
 hostile "missing memory.lz4" "memory.lz4" rm "$tmp/h/memory.lz4"
+# One field changed with every hash re-sealed, so the field check itself must catch it.
+hostile "format version (re-sealed)" "vmstate.dtb: /vmrun/format-version" "$SNAPMUT" "$tmp/h" dtb-version
+hostile "vCPU count (re-sealed)" "vmstate.dtb: /vm/vcpus: outside" "$SNAPMUT" "$tmp/h" dtb-vcpus
+hostile "memory.lz4 version (re-sealed)" "memory.lz4: version: 2 unsupported" "$SNAPMUT" "$tmp/h" mem-version
+hostile "chunk size (re-sealed)" "memory.lz4: chunk size: 3000" "$SNAPMUT" "$tmp/h" mem-chunk-size
+hostile "chunk outside the file (re-sealed)" "memory.lz4: chunk [0-9]+: payload at" \
+    "$SNAPMUT" "$tmp/h" mem-chunk-offset
+hsrc=$tmp/b
+hargs=(--disk "0=$tmp/copy.img")
+hostile "virtqueue size (re-sealed)" \
+    "queue 0: size 1024 above the maximum.*vmstate.dtb: /devices/virtio-blk@0/transport" \
+    "$SNAPMUT" "$tmp/h" dtb-queue-size
 out=$("$VMRUN" restore "$tmp/nope" 2>&1); [[ $? -eq 2 ]] && ok "missing directory: $out" || bad "missing dir: $out"
 exit $fail
