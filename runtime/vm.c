@@ -257,6 +257,19 @@ static int boot_restored(struct vm *vm, const struct vm_config *cfg, const struc
     return err;
 }
 
+/* A lazily restored chunk was unreadable (corrupt): its page is about to read as zeros, so stop
+ * every vCPU first (the kick lands before the faulting vCPU re-enters the guest) and end the VM
+ * with an error rather than let the guest run on memory that is not the snapshot's. Runs in
+ * the userfaultfd handler thread. */
+static void lazy_failed(void *ctx, int err)
+{
+    struct vm *vm = ctx;
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        if (vm->vcpus[i])
+            vcpu_request_pause(vm->vcpus[i]);
+    vm_request_fail(vm, err);
+}
+
 /* Guest RAM: fresh anonymous memory, or filled from a snapshot chain in the chosen mode. */
 static int create_memory(struct vm *vm, const struct vm_config *cfg, struct vm_restore_src *src)
 {
@@ -279,7 +292,7 @@ static int create_memory(struct vm *vm, const struct vm_config *cfg, struct vm_r
         if (!err && src && src->mode == VM_MEMORY_EAGER)
             err = restore_eager(src->chain, vm->mem, 0);
         if (!err && src && src->mode == VM_MEMORY_LAZY) {
-            err = lazy_mem_start(src->chain, vm->mem, &vm->lazy);
+            err = lazy_mem_start(src->chain, vm->mem, lazy_failed, vm, &vm->lazy);
             gm_set_not_anonymous(vm->mem);
         }
     }
@@ -319,7 +332,11 @@ int vm_build(const struct vm_config *cfg, struct vm_restore_src *src, struct vm 
     err = create_memory(vm, cfg, src);
     if (err)
         goto fail;
-    err = kvm_map_memory(vm->vm_fd, vm->mem);
+    /* A restored VM logs dirty pages from its first instruction, so its first snapshot can be
+     * a diff against the one it came from. Set here, with the slots: turning logging on later
+     * changes live slots, which waits for an SRCU grace period (~6 ms here). */
+    err = kvm_map_memory(vm->vm_fd, vm->mem, src != NULL);
+    vm->dirty_logging = !err && src != NULL;
     if (!err)
         err = kvm_create_irqchip(vm->vm_fd);
     if (err)

@@ -78,13 +78,14 @@ int kvm_create_irqchip(int vm_fd)
     return 0;
 }
 
-int kvm_map_memory(int vm_fd, struct guest_mem *mem)
+int kvm_map_memory(int vm_fd, struct guest_mem *mem, bool log_dirty)
 {
     for (size_t i = 0; i < gm_region_count(mem); i++) {
         struct gm_region r;
         gm_region_get(mem, i, &r);
         struct kvm_userspace_memory_region slot = {
             .slot = (uint32_t)i,
+            .flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
             .guest_phys_addr = r.gpa,
             .memory_size = r.size,
             .userspace_addr = (uint64_t)(uintptr_t)r.host,

@@ -2,6 +2,8 @@
 #ifndef VMRUN_RUNTIME_VM_KVM_H
 #define VMRUN_RUNTIME_VM_KVM_H
 
+#include <stdbool.h>
+
 struct vm_config;
 struct guest_mem;
 
@@ -11,7 +13,7 @@ int kvm_open_vm(const struct vm_config *cfg, int *kvm_fd, int *vm_fd);
  * every memslot change waits for an SRCU grace period (measured here: 6 ms for a 1 GiB slot
  * instead of 0.3 ms), which would dominate restore time. */
 int kvm_create_irqchip(int vm_fd);
-/* One KVM memory slot per RAM region. */
-int kvm_map_memory(int vm_fd, struct guest_mem *mem);
+/* One KVM memory slot per RAM region, dirty-logged from the start when log_dirty. */
+int kvm_map_memory(int vm_fd, struct guest_mem *mem, bool log_dirty);
 
 #endif

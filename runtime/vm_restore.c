@@ -9,6 +9,7 @@
 #include "vmrun/snapdir.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,6 +45,19 @@ static int complete_config(struct vm_restore_opts *ro, struct vm_config *cfg,
     return 0;
 }
 
+/* The snapshot a VM came from is the parent of its first diff: its memory is what the guest
+ * started from, and the slots have logged every write since (vm_build). */
+static void set_parent(struct vm *vm, const char *dir, const struct machine_state *ms)
+{
+    char abs[PATH_MAX];
+    if (!vm->dirty_logging || !realpath(dir, abs) || strlen(abs) >= sizeof(vm->parent_dir))
+        return; /* the first snapshot is then full, as for a booted VM */
+    memcpy(vm->parent_dir, abs, strlen(abs) + 1); /* length checked above */
+    vm->parent_index_hash = ms->memory.index_hash;
+    vm->parent_chunk_size = ms->memory.chunk_size;
+    vm->have_parent = true;
+}
+
 int vm_restore(struct vm_restore_opts *ro, struct vm_config *cfg, struct vm **out)
 {
     double t0 = now_ms();
@@ -76,6 +90,7 @@ int vm_restore(struct vm_restore_opts *ro, struct vm_config *cfg, struct vm **ou
     }
     if (!err) {
         (*out)->restored = true;
+        set_parent(*out, ro->dir, ms);
         vlog_msg("restored %s: %u vCPU(s), %llu MiB (%s%s)", ro->dir, ms->ncpus,
                  (unsigned long long)(ms->memory.size >> 20),
                  ro->memory == VM_MEMORY_COW     ? "cow"

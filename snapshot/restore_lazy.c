@@ -52,12 +52,19 @@ struct lazy_mem {
     struct vlog_ratelimit rl;
     uint64_t faults, copied, zeroed; /* atomics, read by lazy_mem_stats */
     int error;                       /* atomic: first failure */
+    lazy_fail_fn on_fail;            /* told of the first failure; may be NULL */
+    void *fail_ctx;
 };
 
+/* Record the first failure and tell the owner, before the fault is resolved with zeros: the VM
+ * can then stop its vCPUs before any of them computes on memory that is not the snapshot's. */
 static void lz_fail(struct lazy_mem *l, int err)
 {
     int none = 0;
-    __atomic_compare_exchange_n(&l->error, &none, err, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    if (__atomic_compare_exchange_n(&l->error, &none, err, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED) &&
+        l->on_fail)
+        l->on_fail(l->fail_ctx, err);
 }
 
 /*
@@ -162,9 +169,9 @@ static void lz_fault(struct lazy_mem *l, uint64_t addr)
     uint64_t off = idx * l->chunk_size, len = memchain_chunk_bytes(l->chain, idx);
     bool data = memchain_kind(l->chain, idx) == MEMIMG_DATA;
     if (data && (err = memchain_read_chunk(l->chain, idx, l->buf, len)) != 0) {
-        /* Better a guest that sees zeros and a VMM that reports why than a guest parked
-         * forever on a page nobody will ever fill. */
-        lz_report(l, err, idx, "unreadable; the guest sees zeros there");
+        /* The owner stops the VM (lz_fail); zeros only release the faulting thread, which
+         * would otherwise stay parked on a page nobody will ever fill. */
+        lz_report(l, err, idx, "unreadable; stopping the VM");
         if ((err = lz_place_ram(l, off, NULL, len)) != 0)
             lz_report(l, err, idx, "UFFDIO_ZEROPAGE");
         return;
@@ -305,7 +312,8 @@ static void lz_free(struct lazy_mem *l)
     free(l);
 }
 
-int lazy_mem_start(struct memchain *c, struct guest_mem *mem, struct lazy_mem **out)
+int lazy_mem_start(struct memchain *c, struct guest_mem *mem, lazy_fail_fn on_fail, void *fail_ctx,
+                   struct lazy_mem **out)
 {
     if (!c || !mem || !out)
         return -EINVAL;
@@ -320,6 +328,8 @@ int lazy_mem_start(struct memchain *c, struct guest_mem *mem, struct lazy_mem **
         return -ENOMEM;
     l->uffd = l->stopfd = -1;
     l->chain = c;
+    l->on_fail = on_fail;
+    l->fail_ctx = fail_ctx;
     l->chunk_size = memchain_chunk_size(c);
     l->nchunks = memchain_nchunks(c);
     l->nregions = gm_region_count(mem);

@@ -26,8 +26,11 @@ int restore_raw_open(struct memchain *c, const char *dir, int *fd_out, bool *reu
 /* lazy: register mem's RAM (anonymous, untouched) with userfaultfd and start a handler thread
  * that resolves each first touch from the chain: UFFDIO_COPY of the whole chunk containing the
  * fault, UFFDIO_ZEROPAGE for ZERO chunks. Guest accesses (through KVM) and vmrun's own accesses
- * are both served. */
-int lazy_mem_start(struct memchain *c, struct guest_mem *mem, struct lazy_mem **out);
+ * are both served. on_fail(fail_ctx, -errno) runs once, in the handler thread, on the first
+ * failure (a corrupt chunk), before the fault is released with zeros. */
+typedef void (*lazy_fail_fn)(void *ctx, int err);
+int lazy_mem_start(struct memchain *c, struct guest_mem *mem, lazy_fail_fn on_fail, void *fail_ctx,
+                   struct lazy_mem **out);
 /* Stop the handler thread and close the userfaultfd (after the vCPUs are stopped; pages never
  * touched by then read as zeros afterwards). The chain must stay open until here. NULL ok. */
 void lazy_mem_stop(struct lazy_mem *l);
@@ -35,7 +38,7 @@ void lazy_mem_stop(struct lazy_mem *l);
 struct lazy_stats {
     uint64_t faults, chunks_copied, chunks_zeroed;
     int error; /* first failure (-errno, e.g. -EBADMSG for a corrupt chunk); 0: none. A chunk
-                * that could not be read was resolved with zeros so the guest does not hang. */
+                * that could not be read was resolved with zeros after on_fail ran. */
 };
 /* Counters so far. */
 void lazy_mem_stats(const struct lazy_mem *l, struct lazy_stats *out);

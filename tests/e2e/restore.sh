@@ -91,6 +91,27 @@ for mode in cow eager lazy; do
         { bad "diff chain $mode:"; both "$out"; }
 done
 
+# A restored VM's first diff is against the snapshot it came from: only what the guest dirtied
+# after restore (8 MiB = 32 chunks, plus a few of stack and timer state) is stored.
+for mode in cow lazy eager; do
+    rm -rf "$tmp/rdiff" "$tmp/r.out"
+    timeout 120 "$VMRUN" restore "$tmp/base" --memory "$mode" --no-console-input --api-sock "$tmp/r.sock" \
+        </dev/null >"$tmp/r.out" 2>"$tmp/r.err" &
+    rpid=$!
+    for ((i = 0; i < 300; i++)); do grep -q TOUCHED "$tmp/r.out" && break; sleep 0.05; done
+    d=$("$VMRUN" snapshot --api-sock "$tmp/r.sock" "$tmp/rdiff" --diff 2>&1)
+    wait $rpid
+    stored=$(grep -o '"chunks_data":[0-9]*' <<<"$d" | cut -d: -f2)
+    out=$(vm restore "$tmp/rdiff" --no-console-input)
+    if grep -q '"diff":true' <<<"$d" && [[ -n $stored ]] && ((stored < 64)) &&
+        [[ $(result "$out") == "$want2" ]] &&
+        "$VMRUN" inspect "$tmp/rdiff" | grep -q "parent: snapshot $tmp/base"; then
+        ok "diff of a $mode-restored VM: $stored chunks, parent $tmp/base, restores to $want2"
+    else
+        bad "diff of a $mode-restored VM: $d"; both "$out"; sed 's/^/    first run: /' "$tmp/r.out" "$tmp/r.err"
+    fi
+done
+
 # virtio-blk: snapshot after the guest has written the whole disk, before it reads it back; the
 # restored guest must find every sector it wrote (on the disk, or on a copy via --disk 0=).
 truncate -s 4M "$tmp/disk.img"
@@ -140,6 +161,18 @@ hostile "dtb hash mismatch" "vmstate.dtb.*state-hash" flip "$tmp/h/vmstate.dtb" 
 mid=$(($(stat -c %s "$tmp/s/memory.lz4") / 2))
 hostile "chunk hash mismatch" "memory.lz4: chunk [0-9]+" flip "$tmp/h/memory.lz4" $mid
 hostile "missing memory.lz4" "memory.lz4" rm "$tmp/h/memory.lz4"
+# Lazy mode verifies a chunk when the guest first touches it: a corrupt one stops the VM there
+# (exit 1) before the guest computes on it, so no RESULT.
+rm -rf "$tmp/h" && cp -r "$tmp/s" "$tmp/h" && rm -f "$tmp/h"/memory.raw*
+flip "$tmp/h/memory.lz4" $mid
+out=$(timeout 60 "$VMRUN" restore "$tmp/h" --memory lazy --no-console-input </dev/null 2>&1)
+rc=$?
+if [[ $rc -eq 1 ]] && grep -qE "lazy restore: chunk [0-9]+: unreadable; stopping the VM" <<<"$out" &&
+    ! grep -q "^RESULT" <<<"$out"; then
+    ok "lazy restore of a corrupt chunk stops the VM: $(grep -m1 'lazy restore' <<<"$out")"
+else
+    bad "lazy restore of a corrupt chunk: exit $rc:"; sed 's/^/    /' <<<"$out"
+fi
 # One field changed with every hash re-sealed, so the field check itself must catch it.
 hostile "format version (re-sealed)" "vmstate.dtb: /vmrun/format-version" "$SNAPMUT" "$tmp/h" dtb-version
 hostile "vCPU count (re-sealed)" "vmstate.dtb: /vm/vcpus: outside" "$SNAPMUT" "$tmp/h" dtb-vcpus

@@ -288,7 +288,7 @@ static void test_size_mismatch(void **state)
     char text[1024];
     capture_start(&cap);
     int e1 = restore_eager(c, small, 0);
-    int e2 = lazy_mem_start(c, small, &l);
+    int e2 = lazy_mem_start(c, small, NULL, NULL, &l);
     capture_end(&cap, text, sizeof(text));
     assert_int_equal(e1, -EINVAL);
     assert_int_equal(e2, -EINVAL);
@@ -489,7 +489,7 @@ static void test_lazy_serves_every_page(void **state)
     struct memchain *c = snap_chain(&f->s1);
     struct guest_mem *dst = mem_new(RAM);
     struct lazy_mem *l = NULL;
-    assert_int_equal(lazy_mem_start(c, dst, &l), 0);
+    assert_int_equal(lazy_mem_start(c, dst, NULL, NULL, &l), 0);
     assert_non_null(l);
     assert_false(gm_is_anonymous(dst));
     struct lazy_stats st;
@@ -556,7 +556,7 @@ static void test_lazy_concurrent_diff_chain(void **state)
     for (int round = 0; round < 3; round++) {
         struct guest_mem *dst = mem_new(RAM);
         struct lazy_mem *l = NULL;
-        assert_int_equal(lazy_mem_start(c, dst, &l), 0);
+        assert_int_equal(lazy_mem_start(c, dst, NULL, NULL, &l), 0);
         struct toucher t[3] = {
             {f->src2, dst, false, 0}, {f->src2, dst, true, 0}, {f->src2, dst, round & 1, 0}};
         pthread_t tid[2];
@@ -591,7 +591,7 @@ static void test_lazy_refuses_unfit_ram(void **state)
     struct guest_mem *touched = mem_new(RAM);
     *ram(touched, 5 * CS, 1) = 1;
     capture_start(&cap);
-    int err = lazy_mem_start(c, touched, &l);
+    int err = lazy_mem_start(c, touched, NULL, NULL, &l);
     capture_end(&cap, text, sizeof(text));
     assert_int_equal(err, -EBUSY);
     assert_null(l);
@@ -604,7 +604,7 @@ static void test_lazy_refuses_unfit_ram(void **state)
     assert_int_equal(gm_create_from_file(RAM, fd, NULL, &filemem), 0);
     close(fd);
     capture_start(&cap);
-    err = lazy_mem_start(c, filemem, &l);
+    err = lazy_mem_start(c, filemem, NULL, NULL, &l);
     capture_end(&cap, text, sizeof(text));
     assert_int_equal(err, -EINVAL);
     assert_null(l);
@@ -612,7 +612,7 @@ static void test_lazy_refuses_unfit_ram(void **state)
 
     /* After stop, pages never touched are plain anonymous memory again. */
     struct guest_mem *dst = mem_new(RAM);
-    assert_int_equal(lazy_mem_start(c, dst, &l), 0);
+    assert_int_equal(lazy_mem_start(c, dst, NULL, NULL, &l), 0);
     assert_memory_equal(ram(dst, 1 * CS, CS), ram(f->src1, 1 * CS, CS), CS);
     lazy_mem_stop(l);
     assert_int_equal(*ram(dst, 1 * CS + 100, 1), *ram(f->src1, 1 * CS + 100, 1));
@@ -624,6 +624,17 @@ static void test_lazy_refuses_unfit_ram(void **state)
 }
 
 /* ---- corruption ---- */
+
+struct fail_seen {
+    int calls, err;
+};
+
+static void note_fail(void *ctx, int err)
+{
+    struct fail_seen *s = ctx;
+    s->calls++;
+    s->err = err;
+}
 
 static void test_corrupt_chunk(void **state)
 {
@@ -669,10 +680,12 @@ static void test_corrupt_chunk(void **state)
     assert_false(file_exists(s.dir, RESTORE_RAW_FILE ".id"));
     assert_int_equal(dir_count(s.dir), 2);
 
-    /* Lazy: the toucher must not hang; it sees zeros there and the error is reported. */
+    /* Lazy: the owner is told once, before the toucher is released (with zeros, so it does not
+     * hang), and the error is reported. */
     dst = mem_new(RAM);
     struct lazy_mem *l = NULL;
-    assert_int_equal(lazy_mem_start(c, dst, &l), 0);
+    struct fail_seen seen = {0};
+    assert_int_equal(lazy_mem_start(c, dst, note_fail, &seen, &l), 0);
     capture_start(&cap);
     int64_t diff = first_diff(f->src1, dst, RAM, CS);
     for (uint64_t i = 0; i < CS; i++)
@@ -687,6 +700,8 @@ static void test_corrupt_chunk(void **state)
     assert_int_equal(diff, (int64_t)bad);
     assert_int_equal(other_diffs, 0);
     assert_int_equal(st.error, -EBADMSG);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.err, -EBADMSG);
     assert_non_null(strstr(text, want));
     gm_destroy(dst);
     memchain_close(c);
@@ -730,7 +745,7 @@ static void test_two_regions(void **state)
     dst[2] = mem_new(size);
     struct lazy_mem *l = NULL;
     double t0 = now_s();
-    assert_int_equal(lazy_mem_start(c, dst[2], &l), 0);
+    assert_int_equal(lazy_mem_start(c, dst[2], NULL, NULL, &l), 0);
     printf("    lazy_mem_start, %.0f MiB in two regions: %.6f s\n", (double)size / MiB,
            now_s() - t0);
     for (int m = 0; m < 3; m++) {
@@ -791,7 +806,7 @@ static void test_throughput(void **state)
     dst = mem_new(size);
     struct lazy_mem *l = NULL;
     t0 = now_s();
-    assert_int_equal(lazy_mem_start(c, dst, &l), 0);
+    assert_int_equal(lazy_mem_start(c, dst, NULL, NULL, &l), 0);
     double t_start = now_s() - t0;
     t0 = now_s();
     assert_int_equal(first_diff(src, dst, size, cs), -1);
