@@ -16,7 +16,6 @@
 #define PR_SET_VMA_ANON_NAME 0
 #endif
 
-#define GM_PAGE_SIZE 4096ULL
 /* KVM maps a guest huge page only when GPA and host VA agree modulo its size. */
 #define GM_HOST_ALIGN (2ULL << 20)
 /* Boot needs at most two; the headroom is for regions added later (e.g. device memory). */
@@ -329,4 +328,16 @@ int gm_write(struct guest_mem *mem, uint64_t gpa, const void *src, size_t src_si
         gm_mark_dirty(mem, gpa, len);
     }
     return 0;
+}
+
+bool gm_page_is_zero(const void *page)
+{
+    const uint8_t *p = page;
+    uint64_t w[8];
+    for (size_t i = 0; i < GM_PAGE_SIZE; i += sizeof(w)) {
+        memcpy(w, p + i, sizeof(w));
+        if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
+            return false;
+    }
+    return true;
 }

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,7 +13,7 @@
 #include "vmrun/memchain.h"
 
 #define EAGER_MAX_THREADS 64
-#define EAGER_PAGE 4096u
+#define EAGER_PAGE GM_PAGE_SIZE
 
 struct eager_ctx {
     struct memchain *chain;
@@ -44,20 +43,6 @@ static int scatter(struct guest_mem *mem, uint64_t off, const uint8_t *buf, uint
     return len ? -EFAULT : 0;
 }
 
-/* Whole 4 KiB pages of zeros: fresh anonymous RAM already reads that way. */
-static bool page_is_zero(const uint8_t *p)
-{
-    uint64_t acc = 0, w[8];
-    for (unsigned i = 0; i < EAGER_PAGE; i += sizeof(w)) {
-        memcpy(w, p + i, sizeof(w));
-        for (unsigned k = 0; k < 8; k++)
-            acc |= w[k];
-        if (acc)
-            return false;
-    }
-    return true;
-}
-
 /*
  * Decompress into the thread's bounce buffer, then copy only the pages that are not all zero.
  * Writing a zero page would fault it in for nothing: each first touch of fresh anonymous memory
@@ -78,7 +63,7 @@ static int restore_chunk(struct eager_ctx *x, uint64_t idx, uint8_t **bounce)
         return vlog_err(rerr, "eager restore: chunk %llu", (unsigned long long)idx);
     /* RAM offsets are multiples of 4 KiB, so is every chunk's length. */
     for (uint64_t p = 0; p < len && !err; p += EAGER_PAGE) {
-        if (page_is_zero(*bounce + p))
+        if (gm_page_is_zero(*bounce + p))
             continue;
         if (rerr == 0)
             memcpy((uint8_t *)dst + p, *bounce + p, EAGER_PAGE);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "vmrun/log.h"
+#include "vmrun/mem.h"
 #include "vmrun/memchain.h"
 
 #define RAW_ID_FILE RESTORE_RAW_FILE ".id"
@@ -55,6 +57,26 @@ static int pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
     return 0;
 }
 
+/* Write the runs of pages of buf that are not all zero; zero pages stay holes (the file was
+ * created empty and sized with ftruncate), costing neither disk nor page cache, and clones
+ * mapping the file read them as zero all the same. */
+static int write_nonzero(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+    uint64_t run = 0; /* start of the pending run of data pages */
+    for (uint64_t p = 0; p <= len; p += GM_PAGE_SIZE) {
+        bool data = p < len && !gm_page_is_zero(buf + p);
+        if (data)
+            continue;
+        if (p > run) {
+            int err = pwrite_full(fd, buf + run, p - run, off + run);
+            if (err)
+                return err;
+        }
+        run = p + GM_PAGE_SIZE;
+    }
+    return 0;
+}
+
 static void expand_fail(struct expand_ctx *x, int err, bool io)
 {
     int none = 0;
@@ -79,11 +101,10 @@ static void *expand_worker(void *arg)
             continue; /* stays a hole: reads as zero and costs no disk */
         uint64_t len = memchain_chunk_bytes(x->chain, idx);
         int err = memchain_read_chunk(x->chain, idx, buf, len);
-        if (err) {
+        if (err)
             expand_fail(x, err, false);
-        } else if ((err = pwrite_full(x->fd, buf, len, idx * cs)) < 0) {
+        else if ((err = write_nonzero(x->fd, buf, len, idx * cs)) < 0)
             expand_fail(x, err, true);
-        }
     }
     free(buf);
     return NULL;

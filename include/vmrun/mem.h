@@ -12,6 +12,7 @@
 /* Largest guest RAM we accept: with the 1 GiB MMIO hole it ends at 32 GiB, what the boot
  * identity map covers. */
 #define GM_MAX_RAM (31ULL << 30)
+#define GM_PAGE_SIZE 4096ULL /* regions, dirty bits and zero-page checks work in these */
 
 struct guest_mem;
 
@@ -65,5 +66,8 @@ void gm_mark_dirty(struct guest_mem *mem, uint64_t gpa, uint64_t len);
 int gm_dirty_take(struct guest_mem *mem, uint64_t gpa, uint64_t npages, uint64_t *bits);
 /* Whether the VMM marked the page holding gpa dirty. */
 bool gm_test_dirty(const struct guest_mem *mem, uint64_t gpa);
+/* Whether the GM_PAGE_SIZE bytes at page are all zero: such pages need not be written where
+ * fresh anonymous memory or a file hole already reads as zero. */
+bool gm_page_is_zero(const void *page);
 
 #endif

@@ -302,6 +302,22 @@ static void test_hugepages_option(void **state)
     gm_destroy(mem);
 }
 
+/* Any single non-zero byte, at either end or in between, makes a page non-zero. */
+static void test_page_is_zero(void **state)
+{
+    (void)state;
+    static uint8_t page[GM_PAGE_SIZE] __attribute__((aligned(64)));
+    memset(page, 0, sizeof(page));
+    assert_true(gm_page_is_zero(page));
+    const size_t at[] = {0, 1, 63, 64, 2047, GM_PAGE_SIZE - 1};
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        page[at[i]] = 0x80;
+        assert_false(gm_page_is_zero(page));
+        page[at[i]] = 0;
+    }
+    assert_true(gm_page_is_zero(page));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_read_write_errors),
         cmocka_unit_test(test_host_mappings),
         cmocka_unit_test(test_hugepages_option),
+        cmocka_unit_test(test_page_is_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
