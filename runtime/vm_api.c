@@ -55,7 +55,8 @@ static int vm_api_snapshot(struct vm *vm, const char *dir, bool diff, struct jso
     struct vm_snapshot_result r;
     int err = vm_snapshot(vm, &o, &r);
     if (err) {
-        snprintf(msg, cap, "snapshot to %s failed (see vmrun's stderr); the VM continues", dir);
+        snprintf(msg, cap, "snapshot to %s failed (see vmrun's stderr); %s", dir,
+                 vm_stopping(vm) ? "the VM is stopping" : "the VM continues");
         return err;
     }
     if (result) {

@@ -5,6 +5,7 @@
 #include "vmrun/log.h"
 #include "vmrun/machine_state.h"
 #include "vmrun/mem.h"
+#include "vmrun/restore_mem.h"
 #include "vmrun/snapdir.h"
 #include "vmrun/uart.h"
 #include "vmrun/virtio_blk.h"
@@ -112,6 +113,15 @@ static int diff_bitmap(struct vm *vm, const struct vm_snapshot_opts *o, uint32_t
     return 0;
 }
 
+/* A lazily restored VM's RAM is filled on first touch; a chunk that failed to load reads as
+ * zeros, and a snapshot holding those zeros must not be published. */
+static int lazy_ok(void *ctx)
+{
+    struct lazy_stats st;
+    lazy_mem_stats(ctx, &st);
+    return st.error;
+}
+
 /* On a terminal, a long snapshot shows how far it is (the writer calls this at most ~10 times a
  * second, and only when it runs long enough to matter). */
 struct progress_line {
@@ -178,7 +188,9 @@ static int snapshot_paused(struct vm *vm, const struct vm_snapshot_opts *o,
                                       .dirty = dirty,
                                       .ram_is_anonymous = gm_is_anonymous(vm->mem),
                                       .progress = tty ? show_progress : NULL,
-                                      .progress_ctx = &pl}};
+                                      .progress_ctx = &pl,
+                                      .check = vm->lazy ? lazy_ok : NULL,
+                                      .check_ctx = vm->lazy}};
     struct memimg_summary sum;
     if (!err)
         err = snapdir_write(o->dir, ms, vm->mem, &so, &sum, old, old_cap);

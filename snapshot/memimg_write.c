@@ -101,6 +101,10 @@ static int64_t mw_drain(struct mw_ctx *c, int fd, const char *path, struct memim
             rc = vlog_err(wrc, "%s: write", path);
             break;
         }
+        if (c->opts->check && (rc = c->opts->check(c->opts->check_ctx)) < 0) {
+            vlog_err((int)rc, "%s: guest memory could not be read in full", path);
+            break;
+        }
         if (pos - flushed >= MW_WRITEBACK_BYTES) {
             /* Only a hint: fdatasync still reports any error, so failure here is ignored. */
             (void)sync_file_range(fd, (off_t)flushed, (off_t)(pos - flushed),

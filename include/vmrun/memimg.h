@@ -31,6 +31,11 @@ struct memimg_write_opts {
     bool ram_is_anonymous; /* non-resident pages are zero (mincore can skip them) */
     void (*progress)(void *ctx, uint64_t done, uint64_t total); /* may be NULL */
     void *progress_ctx;
+    /* Asked after each group is written and once all are: non-zero (-errno) abandons the image.
+     * For RAM filled on demand (lazy restore), where a chunk that could not be read reads as
+     * zeros: such an image must not be published. May be NULL. */
+    int (*check)(void *ctx);
+    void *check_ctx;
 };
 
 /* What was written (also what memimg_open reports). */

@@ -173,6 +173,27 @@ if [[ $rc -eq 1 ]] && grep -qE "lazy restore: chunk [0-9]+: unreadable; stopping
 else
     bad "lazy restore of a corrupt chunk: exit $rc:"; sed 's/^/    /' <<<"$out"
 fi
+# The same chunk, first touched by a snapshot of the lazily restored VM (its guest idles at READY
+# here, so it never reaches the chunk itself): the snapshot is refused and nothing is published,
+# since it would hold zeros where the guest's data was.
+rm -rf "$tmp/hz" "$tmp/hz2"
+timeout 120 "$VMRUN" boot --mem 384M --no-console-input --cmdline "$work hold=100000" \
+    --snapshot-on READY --snapshot-dir "$tmp/hz" --exit-after-snapshot </dev/null >/dev/null 2>&1
+flip "$tmp/hz/memory.lz4" "$(($(stat -c %s "$tmp/hz/memory.lz4") / 2))"
+timeout 60 "$VMRUN" restore "$tmp/hz" --memory lazy --no-console-input --api-sock "$tmp/hz.sock" \
+    </dev/null >"$tmp/hz.out" 2>"$tmp/hz.err" &
+hpid=$!
+for ((i = 0; i < 100; i++)); do [[ -S $tmp/hz.sock ]] && break; sleep 0.05; done
+d=$("$VMRUN" snapshot --api-sock "$tmp/hz.sock" "$tmp/hz2" 2>&1)
+wait $hpid
+rc=$?
+if [[ $rc -eq 1 ]] && grep -q '"ok":false' <<<"$d" && ! ls -d "$tmp"/hz2* >/dev/null 2>&1 &&
+    grep -q "hz2.tmp-[0-9]*/memory.lz4: guest memory could not be read in full" "$tmp/hz.err"; then
+    ok "snapshot of a lazy VM over a corrupt chunk: refused, nothing published, VM exit 1"
+else
+    bad "snapshot of a lazy VM over a corrupt chunk: VM exit $rc, reply $d"; sed 's/^/    /' "$tmp/hz.err"
+    ls -d "$tmp"/hz2* 2>/dev/null | sed 's/^/    left: /'
+fi
 # One field changed with every hash re-sealed, so the field check itself must catch it.
 hostile "format version (re-sealed)" "vmstate.dtb: /vmrun/format-version" "$SNAPMUT" "$tmp/h" dtb-version
 hostile "vCPU count (re-sealed)" "vmstate.dtb: /vm/vcpus: outside" "$SNAPMUT" "$tmp/h" dtb-vcpus

@@ -874,6 +874,37 @@ static void test_hostile_headers(void **state)
     small_img_free(&s);
 }
 
+/* check() failing part-way (lazy RAM that could not be filled) abandons the image: an error
+ * naming the file, and no file left behind. */
+static int fail_on_third(void *ctx)
+{
+    int *calls = ctx;
+    return ++*calls == 3 ? -EBADMSG : 0;
+}
+
+static void test_check_abandons(void **state)
+{
+    (void)state;
+    struct tdir t;
+    tdir_init(&t);
+    struct guest_mem *mem = mem_new(32 * MiB);
+    fill_mix(mem, MEMIMG_DEFAULT_CHUNK, MIX, sizeof(MIX) / sizeof(MIX[0]));
+    int calls = 0;
+    struct memimg_write_opts o = {.check = fail_on_third, .check_ctx = &calls};
+    struct memimg_summary w;
+    struct capture c;
+    char line[512];
+    capture_start(&c);
+    int rc = memimg_write(t.path, mem, &o, &w);
+    capture_end_last_line(&c, line, sizeof(line));
+    assert_int_equal(rc, -EBADMSG);
+    assert_int_equal(calls, 3);
+    assert_non_null(strstr(line, t.path));
+    assert_int_equal(tdir_count(&t), 0);
+    tdir_fini(&t);
+    gm_destroy(mem);
+}
+
 static void test_write_failures_leave_nothing(void **state)
 {
     (void)state;
@@ -1133,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_two_regions),
         cmocka_unit_test(test_diff_absent),
         cmocka_unit_test(test_diff_nothing_dirty),
+        cmocka_unit_test(test_check_abandons),
         cmocka_unit_test(test_wrong_index_hash),
         cmocka_unit_test(test_flip_header_bytes),
         cmocka_unit_test(test_flip_index_bytes),
