@@ -20,6 +20,8 @@
 #include "vmrun/statetree.h"
 #include "vmrun/virtqueue.h"
 
+#include "../unit/tiny_elf.h"
+
 static const char *root;
 
 static void put(const char *target, const char *name, const void *buf, size_t len)
@@ -136,16 +138,7 @@ struct elf1 {
 static void elf_make(struct elf1 *e)
 {
     memset(e, 0, sizeof(*e));
-    memcpy(e->eh.e_ident, ELFMAG, SELFMAG);
-    e->eh.e_ident[EI_CLASS] = ELFCLASS64;
-    e->eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    e->eh.e_ident[EI_VERSION] = EV_CURRENT;
-    e->eh.e_type = ET_EXEC;
-    e->eh.e_machine = EM_X86_64;
-    e->eh.e_entry = 0x100000;
-    e->eh.e_phoff = offsetof(struct elf1, ph);
-    e->eh.e_phentsize = sizeof(Elf64_Phdr);
-    e->eh.e_phnum = 2;
+    tiny_elf_header(&e->eh, 0x100000, offsetof(struct elf1, ph), 2);
     e->ph[0] = (Elf64_Phdr){.p_type = PT_LOAD,
                             .p_offset = offsetof(struct elf1, code),
                             .p_paddr = 0x100000,

@@ -8,6 +8,7 @@
 #include "vmrun/boot.h"
 #include "vmrun/guest_abi.h"
 #include "vmrun/mem.h"
+#include "tiny_elf.h"
 
 #include <asm/bootparam.h>
 #include <elf.h>
@@ -26,16 +27,7 @@ struct img {
 static void make_elf(struct img *im)
 {
     memset(im, 0, sizeof(*im));
-    memcpy(im->eh.e_ident, ELFMAG, SELFMAG);
-    im->eh.e_ident[EI_CLASS] = ELFCLASS64;
-    im->eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    im->eh.e_ident[EI_VERSION] = EV_CURRENT;
-    im->eh.e_type = ET_EXEC;
-    im->eh.e_machine = EM_X86_64;
-    im->eh.e_entry = 0x200010;
-    im->eh.e_phoff = offsetof(struct img, ph);
-    im->eh.e_phentsize = sizeof(Elf64_Phdr);
-    im->eh.e_phnum = 2;
+    tiny_elf_header(&im->eh, 0x200010, offsetof(struct img, ph), 2);
     im->ph[0].p_type = PT_LOAD;
     im->ph[0].p_offset = offsetof(struct img, code);
     im->ph[0].p_paddr = 0x200000;

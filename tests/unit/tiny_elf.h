@@ -15,20 +15,28 @@ struct tiny_elf {
     uint8_t code[16];
 };
 
+/* A valid x86-64 executable header: entry, and phnum program headers at phoff. Test images
+ * (here, test_boot.c, the fuzz seeds) start from it and then spoil what they test. */
+static inline void tiny_elf_header(Elf64_Ehdr *eh, uint64_t entry, uint64_t phoff, uint16_t phnum)
+{
+    memset(eh, 0, sizeof(*eh));
+    memcpy(eh->e_ident, ELFMAG, SELFMAG);
+    eh->e_ident[EI_CLASS] = ELFCLASS64;
+    eh->e_ident[EI_DATA] = ELFDATA2LSB;
+    eh->e_ident[EI_VERSION] = EV_CURRENT;
+    eh->e_type = ET_EXEC;
+    eh->e_machine = EM_X86_64;
+    eh->e_entry = entry;
+    eh->e_phoff = phoff;
+    eh->e_phentsize = sizeof(Elf64_Phdr);
+    eh->e_phnum = phnum;
+}
+
 /* Build an ELF whose entry runs code (at most 16 bytes). */
 static inline void tiny_elf_make(struct tiny_elf *t, const uint8_t *code, size_t len)
 {
     memset(t, 0, sizeof(*t));
-    memcpy(t->eh.e_ident, ELFMAG, SELFMAG);
-    t->eh.e_ident[EI_CLASS] = ELFCLASS64;
-    t->eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    t->eh.e_ident[EI_VERSION] = EV_CURRENT;
-    t->eh.e_type = ET_EXEC;
-    t->eh.e_machine = EM_X86_64;
-    t->eh.e_entry = TINY_ELF_LOAD;
-    t->eh.e_phoff = offsetof(struct tiny_elf, ph);
-    t->eh.e_phentsize = sizeof(Elf64_Phdr);
-    t->eh.e_phnum = 1;
+    tiny_elf_header(&t->eh, TINY_ELF_LOAD, offsetof(struct tiny_elf, ph), 1);
     t->ph.p_type = PT_LOAD;
     t->ph.p_offset = offsetof(struct tiny_elf, code);
     t->ph.p_paddr = TINY_ELF_LOAD;
