@@ -1,6 +1,5 @@
 /* memory.lz4: round trips over real guest memory, zero elision, diff images, and a reader that
  * rejects every corruption, truncation and hostile index it is shown. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,6 +24,7 @@
 #include "vmrun/mem.h"
 #include "capture.h"
 #include "testdata.h"
+#include "tmpdir.h"
 #include "vmrun/memimg.h"
 
 #define KiB (1ULL << 10)
@@ -49,30 +49,12 @@ static void tdir_init(struct tdir *t)
 
 static int tdir_count(const struct tdir *t)
 {
-    DIR *d = opendir(t->dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-    closedir(d);
-    return n;
+    return tmpdir_count(t->dir);
 }
 
 static void tdir_fini(struct tdir *t)
 {
-    DIR *d = opendir(t->dir);
-    assert_non_null(d);
-    struct dirent *de;
-    char p[400];
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(p, sizeof(p), "%s/%s", t->dir, de->d_name);
-            unlink(p);
-        }
-    }
-    closedir(d);
-    assert_int_equal(rmdir(t->dir), 0);
+    tmpdir_remove(t->dir);
 }
 
 /* Host address of a RAM offset (regions concatenated in GPA order). */

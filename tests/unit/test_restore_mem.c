@@ -2,7 +2,6 @@
  * memimg_write, no VM involved) in every mode, compared byte for byte with the RAM they were
  * taken from; plus the raw cache's reuse rules, lazy faults from several threads, and what
  * each mode does with a corrupt chunk. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,6 +26,7 @@
 #include "vmrun/memimg.h"
 #include "capture.h"
 #include "testdata.h"
+#include "tmpdir.h"
 #include "vmrun/restore_mem.h"
 #include "vmrun/snapdir.h"
 #include "vmrun/statetree.h"
@@ -151,27 +151,8 @@ static void rm_file(const char *dir, const char *name)
 
 static void snap_free(struct snap *s)
 {
-    DIR *d = opendir(s->dir);
-    assert_non_null(d);
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            rm_file(s->dir, de->d_name);
-    closedir(d);
-    assert_int_equal(rmdir(s->dir), 0);
+    tmpdir_remove(s->dir);
     free(s->ms);
-}
-
-static int dir_count(const char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-    closedir(d);
-    return n;
 }
 
 static bool file_exists(const char *dir, const char *name)
@@ -321,7 +302,7 @@ static int raw_check(struct memchain *c, const struct snap *s, struct guest_mem 
     assert_int_equal(first_diff(src, m, RAM, CS), -1);
     gm_destroy(m);
     /* Only the image, the state, the cache and its identity: no temporaries left behind. */
-    assert_int_equal(dir_count(s->dir), 4);
+    assert_int_equal(tmpdir_count(s->dir), 4);
     return fd;
 }
 
@@ -403,7 +384,7 @@ static void test_raw_rebuild(void **state)
 
     /* A cache without identity: the crash came after the rename, before the identity. */
     assert_int_equal(unlink(id), 0);
-    assert_int_equal(dir_count(f->s1.dir), 3);
+    assert_int_equal(tmpdir_count(f->s1.dir), 3);
     close(raw_check(c, &f->s1, f->src1, false));
     close(raw_check(c, &f->s1, f->src1, true));
     memchain_close(c);
@@ -483,7 +464,7 @@ static void test_raw_readonly_dir(void **state)
     assert_int_equal(chmod(f->s1.dir, 0755), 0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_int_equal(dir_count(f->s1.dir), 2);
+    assert_int_equal(tmpdir_count(f->s1.dir), 2);
     memchain_close(c);
 }
 
@@ -684,7 +665,7 @@ static void test_corrupt_chunk(void **state)
     assert_non_null(strstr(text, want));
     assert_false(file_exists(s.dir, RESTORE_RAW_FILE));
     assert_false(file_exists(s.dir, RESTORE_RAW_FILE ".id"));
-    assert_int_equal(dir_count(s.dir), 2);
+    assert_int_equal(tmpdir_count(s.dir), 2);
 
     /* Lazy: the owner is told once, before the toucher is released (with zeros, so it does not
      * hang), and the error is reported. */
