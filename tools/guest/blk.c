@@ -134,7 +134,7 @@ static const char *layout_name(enum blk_layout l)
     return l == BLK_INDIRECT ? "indirect" : l == BLK_SPLIT ? "split" : "direct";
 }
 
-static const char *status_name(uint8_t s, char *buf, size_t n)
+const char *blk_status_name(uint8_t s, char *buf, size_t n)
 {
     switch (s) {
     case VIRTIO_BLK_S_OK:
@@ -163,7 +163,8 @@ static void must_ok(struct blk *b, uint32_t type, const char *what, uint64_t sec
                  layout_name(layout), b->dev.err);
     if (st != VIRTIO_BLK_S_OK)
         BLK_FAIL("%s of sectors %lu+%u (%s): status %s, used len %u", what, sector,
-                 len / BLK_SECTOR, layout_name(layout), status_name(st, tmp, sizeof(tmp)), used);
+                 len / BLK_SECTOR, layout_name(layout), blk_status_name(st, tmp, sizeof(tmp)),
+                 used);
 }
 
 static void check_sectors(const uint8_t *buf, uint64_t first, uint32_t nsec)
@@ -268,7 +269,7 @@ __attribute__((noreturn)) static void run_ro(struct blk *b, uint8_t *buf, uint8_
         BLK_FAIL("write to the read-only disk: %s", b->dev.err);
     if (st != VIRTIO_BLK_S_IOERR)
         BLK_FAIL("write to the read-only disk: status %s, want IOERR",
-                 status_name(st, tmp, sizeof(tmp)));
+                 blk_status_name(st, tmp, sizeof(tmp)));
     memset(buf, POISON, BLK_SECTOR);
     must_ok(b, VIRTIO_BLK_T_IN, "re-read", 0, buf, BLK_SECTOR, BLK_DIRECT);
     if (memcmp(buf, sector0, BLK_SECTOR) != 0)

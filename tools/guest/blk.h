@@ -72,6 +72,9 @@ int blk_reinit(struct blk *b);
 int blk_request(struct blk *b, uint32_t type, uint64_t sector, void *buf, uint32_t len,
                 enum blk_layout layout, uint8_t *status, uint32_t *used_len);
 
+/* A status byte for messages: OK, IOERR, UNSUPP, "not written (0xff)", else hex in buf. */
+const char *blk_status_name(uint8_t s, char *buf, size_t n);
+
 /* The test pattern: sector s, bytes 0..7 = s (le64), byte i >= 8 = (uint8_t)(s * 7 + i * 13). */
 void blk_pattern(uint8_t *p, uint64_t s);
 

@@ -31,19 +31,7 @@ __attribute__((format(printf, 1, 2))) bool why(const char *fmt, ...)
 const char *st_name(uint8_t s)
 {
     static char buf[8];
-    switch (s) {
-    case VIRTIO_BLK_S_OK:
-        return "OK";
-    case VIRTIO_BLK_S_IOERR:
-        return "IOERR";
-    case VIRTIO_BLK_S_UNSUPP:
-        return "UNSUPP";
-    case FILL:
-        return "untouched (0xff)";
-    default:
-        gsnprintf(buf, sizeof(buf), "0x%02x", s);
-        return buf;
-    }
+    return blk_status_name(s, buf, sizeof(buf));
 }
 
 volatile struct virtq_desc *ring_desc(struct blk *b, unsigned i)

@@ -253,20 +253,27 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+const char *cmdline_next(const char **cursor, size_t *len)
+{
+    const char *p = *cursor;
+    while (is_blank(*p))
+        p++;
+    const char *tok = p;
+    while (*p && !is_blank(*p))
+        p++;
+    *cursor = p;
+    *len = (size_t)(p - tok);
+    return *len ? tok : NULL;
+}
+
 /* Find the last token "key=..."; returns the token start and its length. */
 static const char *find_token(const char *key, size_t *toklen)
 {
-    size_t klen = strlen(key);
-    const char *found = NULL;
+    size_t klen = strlen(key), len;
+    const char *found = NULL, *tok;
     const char *p = g_cmdline;
     *toklen = 0;
-    while (*p) {
-        while (is_blank(*p))
-            p++;
-        const char *tok = p;
-        while (*p && !is_blank(*p))
-            p++;
-        size_t len = (size_t)(p - tok);
+    while ((tok = cmdline_next(&p, &len))) {
         if (len > klen && tok[klen] == '=' && memcmp(tok, key, klen) == 0) {
             found = tok;
             *toklen = len;

@@ -74,6 +74,8 @@ bool parse_u64(const char *s, size_t len, uint64_t *out);
 /* Kernel command line: tokens separated by blanks, "key=value" options, others ignored. */
 void cmdline_set(const char *cmdline);
 const char *cmdline_get(void);
+/* The next token at *cursor (which moves past it), or NULL at the end; *len is its length. */
+const char *cmdline_next(const char **cursor, size_t *len);
 /* Value of the last "key=" token, or NULL (with *len = 0) if there is none. */
 const char *opt_str(const char *key, size_t *len);
 /* Numeric option in [min, max], def if absent; prints "bad option" and exits 2 if malformed. */

@@ -18,11 +18,6 @@ bool deadline_passed(const struct deadline *dl)
     return ticks_now() >= dl->tick_end || rdtsc() - dl->tsc_start > TSC_BACKSTOP;
 }
 
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 /* Parse a number with an optional K/M/G suffix (Linux memparse style). */
 static bool parse_size(const char *s, size_t len, uint64_t *out)
 {
@@ -83,15 +78,10 @@ unsigned virtio_find_slots(struct virtio_slot *slots, unsigned max)
 {
     static const char key[] = "virtio_mmio.device=";
     const size_t klen = sizeof(key) - 1;
-    const char *p = cmdline_get();
+    const char *p = cmdline_get(), *tok;
+    size_t len;
     unsigned n = 0;
-    while (*p) {
-        while (is_blank(*p))
-            p++;
-        const char *tok = p;
-        while (*p && !is_blank(*p))
-            p++;
-        size_t len = (size_t)(p - tok);
+    while ((tok = cmdline_next(&p, &len))) {
         if (len < klen || memcmp(tok, key, klen) != 0)
             continue;
         struct virtio_slot s;
