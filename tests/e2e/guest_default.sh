@@ -9,29 +9,12 @@ VMRUN=${1:?usage: bash guest_default.sh /path/to/vmrun}
 . "$(dirname "$0")/../lib/e2e.sh"
 e2e_require_kvm
 
-out=$(mktemp)
-trap 'rm -f "$out" "$out.err"' EXIT
+e2e_tmpdir
+E2E_TIMEOUT=60 e2e_boot
 
-fail() {
-    echo "FAIL: $*"
-    echo "---- output ----"
-    cat "$out"
-    echo "---- vmrun's messages ----"
-    cat "$out.err"
-    echo "----------------"
-    exit 1
-}
+[ "$rc" -eq 0 ] || e2e_fail "expected exit code 0, got $rc"
+grep -q '^vmrun guest: up$' "$tmp/out" || e2e_fail "no 'vmrun guest: up' line"
 
-start=$(date +%s%N)
-timeout 60 "$VMRUN" boot </dev/null >"$out" 2>"$out.err"
-rc=$?
-end=$(date +%s%N)
-sed -i 's/\r$//' "$out"
-echo "vmrun boot: exit code $rc, $(((end - start) / 1000000)) ms"
-
-[ "$rc" -eq 0 ] || fail "expected exit code 0, got $rc"
-grep -q '^vmrun guest: up$' "$out" || fail "no 'vmrun guest: up' line"
-
-e2e_check_heartbeats "$out" || fail "heartbeats"
+e2e_check_heartbeats "$tmp/out" || e2e_fail "heartbeats"
 
 echo "PASS: banner, heartbeats with increasing ticks, exit code 0"

@@ -11,37 +11,19 @@ VMRUN=${1:?usage: bash guest_hostile.sh /path/to/vmrun}
 . "$(dirname "$0")/../lib/e2e.sh"
 e2e_require_kvm
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+e2e_tmpdir
+truncate -s 4M "$tmp/disk.img" || e2e_fail "cannot create the disk"
+e2e_boot --disk "$tmp/disk.img" --cmdline workload=hostile
 
-fail() {
-    echo "FAIL: $*"
-    echo "---- output of: vmrun boot --disk DISK --cmdline workload=hostile ----"
-    cat "$tmp/out"
-    echo "---- vmrun's messages ----"
-    cat "$tmp/err"
-    echo "----------------"
-    exit 1
-}
-
-truncate -s 4M "$tmp/disk.img" || fail "cannot create the disk"
-start=$(date +%s%N)
-timeout 120 "$VMRUN" boot --disk "$tmp/disk.img" --cmdline workload=hostile </dev/null \
-    >"$tmp/out" 2>"$tmp/err"
-rc=$?
-end=$(date +%s%N)
-sed -i 's/\r$//' "$tmp/out"
-echo "vmrun boot --disk DISK --cmdline workload=hostile: exit code $rc, $(((end - start) / 1000000)) ms"
-
-[ "$rc" -ne 124 ] || fail "vmrun timed out"
-grep -q '^vmrun guest: up$' "$tmp/out" || fail "no 'vmrun guest: up' line"
+[ "$rc" -ne 124 ] || e2e_fail "vmrun timed out"
+grep -q '^vmrun guest: up$' "$tmp/out" || e2e_fail "no 'vmrun guest: up' line"
 for c in bad-addr loop too-long oversized short-header bad-type bad-head; do
-    grep -q "^hostile $c: " "$tmp/out" || fail "no line for case $c"
+    grep -q "^hostile $c: " "$tmp/out" || e2e_fail "no line for case $c"
 done
 if grep '^hostile [^:]*: ' "$tmp/out" | grep -v ': ok$' >/dev/null; then
-    fail "case(s) failed: $(grep '^hostile [^:]*: ' "$tmp/out" | grep -v ': ok$' | tr '\n' ';')"
+    e2e_fail "case(s) failed: $(grep '^hostile [^:]*: ' "$tmp/out" | grep -v ': ok$' | tr '\n' ';')"
 fi
-grep -q '^HOSTILE OK$' "$tmp/out" || fail "no 'HOSTILE OK' line"
-[ "$rc" -eq 0 ] || fail "expected exit code 0 (the guest's), got $rc"
+grep -q '^HOSTILE OK$' "$tmp/out" || e2e_fail "no 'HOSTILE OK' line"
+[ "$rc" -eq 0 ] || e2e_fail "expected exit code 0 (the guest's), got $rc"
 echo "  $(grep -c '^hostile [^:]*: ok$' "$tmp/out") cases ok"
 echo "PASS: vmrun's virtio-blk handled every malformed request as its contract says and kept running"

@@ -29,14 +29,15 @@ e2e_fail() {
     exit 1
 }
 
-# e2e_boot ARGS...: `vmrun boot ARGS` with a timeout; the guest console (stdout) in $tmp/out,
+# e2e_boot ARGS...: `vmrun boot ARGS` with a timeout (E2E_TIMEOUT seconds, default 120); the
+# guest console (stdout) in $tmp/out,
 # vmrun's own messages (stderr) in $tmp/err, so a message can never split a console line that a
 # check parses; exit code in $rc.
 e2e_boot() {
     local start end
     last="$*"
     start=$(date +%s%N)
-    timeout 120 "$VMRUN" boot "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+    timeout "${E2E_TIMEOUT:-120}" "$VMRUN" boot "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
     rc=$?
     end=$(date +%s%N)
     sed -i 's/\r$//' "$tmp/out"
